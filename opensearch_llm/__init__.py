@@ -1,0 +1,64 @@
+"""Alibaba Cloud OpenSearch LLM, Model Studio (DashScope) and AI gateway chat: the shared core.
+
+Framework-free: the LangChain adapter (``langchain_opensearch_llm``) and the LlamaIndex adapter
+(``llama_index_opensearch_llm``) are built on it.
+"""
+
+from opensearch_llm._accumulate import StreamAccumulator, aggregate_chunks
+from opensearch_llm._config import REGION_BASE_URLS, Timeouts
+from opensearch_llm._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ContentFilterError,
+    ContextWindowExceededError,
+    InternalServerError,
+    MissingAPIKeyError,
+    NotFoundError,
+    OpenSearchLLMError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestValidationError,
+    ResponseDecodeError,
+    StreamError,
+)
+from opensearch_llm._profiles import ModelProfile, get_profile
+from opensearch_llm._types import ChatCompletion, ChatCompletionChunk, ChatParams, Message
+from opensearch_llm._version import __version__
+from opensearch_llm.chat import AsyncChatClient, AsyncChatStream, ChatClient, ChatStream
+
+__all__ = [
+    "REGION_BASE_URLS",
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncChatClient",
+    "AsyncChatStream",
+    "AuthenticationError",
+    "BadRequestError",
+    "ChatClient",
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "ChatParams",
+    "ChatStream",
+    "ContentFilterError",
+    "ContextWindowExceededError",
+    "InternalServerError",
+    "Message",
+    "MissingAPIKeyError",
+    "ModelProfile",
+    "NotFoundError",
+    "OpenSearchLLMError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestValidationError",
+    "ResponseDecodeError",
+    "StreamAccumulator",
+    "StreamError",
+    "Timeouts",
+    "__version__",
+    "aggregate_chunks",
+    "get_profile",
+]

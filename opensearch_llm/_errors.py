@@ -1,0 +1,166 @@
+"""The exception tree of every client in this package.
+
+::
+
+    OpenSearchLLMError
+    ├── RequestValidationError (also ValueError)     bad input; nothing was sent
+    ├── MissingAPIKeyError (also ValueError)          no key in the argument or the environment
+    ├── APIConnectionError                            the request did not get a response
+    │   └── APITimeoutError                           connect, read or stream-idle timeout
+    ├── APIStatusError                                the service answered with an error
+    │   ├── BadRequestError             400
+    │   │   └── ContextWindowExceededError            the input is longer than the model takes
+    │   ├── AuthenticationError         401
+    │   ├── PermissionDeniedError       403
+    │   ├── NotFoundError               404
+    │   ├── RateLimitError              429
+    │   ├── InternalServerError         5xx
+    │   └── ContentFilterError          moderation: ``data_inspection_failed``
+    ├── StreamError                                   a stream broke; ``partial`` keeps what came
+    └── ResponseDecodeError                           a body that is not the documented JSON
+
+Every ``APIStatusError`` carries ``status``, ``code``, ``message``, ``request_id`` and ``body``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class OpenSearchLLMError(Exception):
+    """Base class of every error this package raises."""
+
+
+class RequestValidationError(OpenSearchLLMError, ValueError):
+    """A request field has a value the service does not accept; nothing was sent."""
+
+    def __init__(self, field: str, value: Any, allowed: str, message: str | None = None) -> None:
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        shown = _short_repr(value)
+        super().__init__(message or f"Invalid {field}: {shown}; allowed: {allowed}.")
+        if message:
+            self.args = (f"Invalid {field}: {shown}; allowed: {allowed}. {message}",)
+
+
+class MissingAPIKeyError(OpenSearchLLMError, ValueError):
+    """No API key was passed and none is set in the environment."""
+
+
+class APIConnectionError(OpenSearchLLMError):
+    """The request got no response: connection refused or reset, DNS failure, protocol error."""
+
+    def __init__(self, message: str, *, request_id: str | None = None) -> None:
+        self.request_id = request_id
+        super().__init__(message)
+
+
+class APITimeoutError(APIConnectionError):
+    """A connect, read or stream-idle timeout expired."""
+
+
+class ResponseDecodeError(OpenSearchLLMError):
+    """The service sent a body that is not the documented JSON."""
+
+    def __init__(self, message: str, *, status: int | None = None, body: str = "") -> None:
+        self.status = status
+        self.body = body
+        super().__init__(message)
+
+
+class APIStatusError(OpenSearchLLMError):
+    """The service answered with an error (an HTTP error status, or an error body under 200)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str | None = None,
+        request_id: str | None = None,
+        body: Any = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        self.body = body
+        self.retry_after = retry_after
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        parts = [f"HTTP {self.status}"]
+        if self.code:
+            parts.append(f"code={self.code}")
+        text = f"{' '.join(parts)}: {self.message}"
+        if self.request_id:
+            text += f" (request_id={self.request_id})"
+        hint = _HINTS.get(type(self))
+        return f"{text}. {hint}" if hint else text
+
+
+class BadRequestError(APIStatusError):
+    """HTTP 400: the service rejected the request's content."""
+
+
+class ContextWindowExceededError(BadRequestError):
+    """HTTP 400: the messages are longer than the model's context window."""
+
+
+class AuthenticationError(APIStatusError):
+    """HTTP 401: the API key is wrong, or belongs to another region."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """HTTP 403: the key may not use this model or application."""
+
+
+class NotFoundError(APIStatusError):
+    """HTTP 404: unknown model, application or path."""
+
+
+class RateLimitError(APIStatusError):
+    """HTTP 429: too many requests or tokens per minute, or the quota is used up."""
+
+
+class InternalServerError(APIStatusError):
+    """HTTP 5xx: the service failed or is overloaded."""
+
+
+class ContentFilterError(APIStatusError):
+    """The service's content moderation blocked the input or the output."""
+
+
+class StreamError(OpenSearchLLMError):
+    """A stream broke after it started; ``partial`` holds everything received before the break."""
+
+    def __init__(
+        self, message: str, *, partial: Any = None, cause: BaseException | None = None
+    ) -> None:
+        self.partial = partial
+        self.cause = cause
+        self.request_id: str | None = getattr(cause, "request_id", None)
+        self.status: int | None = getattr(cause, "status", None)
+        self.code: str | None = getattr(cause, "code", None)
+        super().__init__(message)
+
+
+_HINTS: dict[type[APIStatusError], str] = {
+    AuthenticationError: (
+        "Check the API key; a Model Studio key works only in the region it was created in, "
+        "so the base_url or region must match the key's region"
+    ),
+    PermissionDeniedError: "Check that the key may use this model or application",
+    NotFoundError: "Check the model name, the application name and the base_url",
+    RateLimitError: "Slow down or raise max_retries; the limit is per minute",
+    InternalServerError: "The service failed; retry later",
+    ContentFilterError: "The content was blocked by moderation; rephrase the input",
+    ContextWindowExceededError: "Shorten the messages or choose a model with a larger context",
+}
+
+
+def _short_repr(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

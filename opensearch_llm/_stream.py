@@ -1,0 +1,101 @@
+"""From the bytes of a chat stream to chunks: SSE, frames, envelopes, errors, accumulation. Pure.
+
+The sync and async shells feed this decoder whatever the network gives them; everything that
+can go wrong with the content is decided here, once for both.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opensearch_llm._accumulate import StreamAccumulator
+from opensearch_llm._errors import (
+    APIStatusError,
+    OpenSearchLLMError,
+    ResponseDecodeError,
+    StreamError,
+)
+from opensearch_llm._sse import SSEDecoder, SSEEvent
+from opensearch_llm._wire import (
+    chunk_from_frame,
+    completion_to_chunk,
+    error_from_body,
+    parse_event_data,
+    request_id_of,
+)
+
+
+class ChatChunkDecoder:
+    """Bytes of a chat stream in, normalised ``chat.completion.chunk`` dicts out."""
+
+    __slots__ = ("_sse", "accumulator", "done", "request_id")
+
+    def __init__(self, request_id: str | None = None) -> None:
+        self._sse = SSEDecoder()
+        self.accumulator = StreamAccumulator()
+        #: ``[DONE]`` was received.
+        self.done = False
+        self.request_id = request_id
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        """The chunks completed by ``data``; raises the error a frame carries."""
+        return self._chunks(self._sse.feed(data))
+
+    def finish(self) -> list[dict[str, Any]]:
+        """The last chunks at the end of the body; ``StreamError`` if the stream was cut short."""
+        chunks = self._chunks(self._sse.flush())
+        if not self.done and not self.accumulator.finished:
+            raise self.broken(StreamError("the stream ended before the model finished"))
+        return chunks
+
+    def feed_completion(self, completion: Any) -> list[dict[str, Any]]:
+        """The one chunk of a service that answered a stream request with a whole completion."""
+        if not isinstance(completion, dict) or "choices" not in completion:
+            raise ResponseDecodeError(
+                f"the answer is not a chat.completion: {str(completion)[:200]}"
+            )
+        chunk = completion_to_chunk(completion)
+        self.request_id = self.request_id or request_id_of(completion)
+        self.accumulator.add(chunk)
+        self.done = True
+        return [chunk]
+
+    def completion(self) -> dict[str, Any]:
+        """The ``chat.completion`` received so far."""
+        return self.accumulator.result(self.request_id)
+
+    def broken(self, cause: OpenSearchLLMError) -> OpenSearchLLMError:
+        """The error to raise for ``cause``: itself if nothing came yet, else a ``StreamError``."""
+        if self.accumulator.is_empty():
+            return cause
+        if isinstance(cause, StreamError):
+            cause.partial = self.completion()
+            return cause
+        return StreamError(
+            f"the stream broke after it started: {cause}", partial=self.completion(), cause=cause
+        )
+
+    def _chunks(self, events: list[SSEEvent]) -> list[dict[str, Any]]:
+        chunks: list[dict[str, Any]] = []
+        for event in events:
+            if self.done:
+                break
+            values, self.done = parse_event_data(event.data)
+            for value in values:
+                if event.event == "error":
+                    raise _event_error(value)
+                chunk = chunk_from_frame(value)
+                if self.request_id is None and chunk.get("id"):
+                    self.request_id = _id_suffix(chunk["id"])
+                self.accumulator.add(chunk)
+                chunks.append(chunk)
+        return chunks
+
+
+def _event_error(value: Any) -> APIStatusError:
+    # An ``event: error`` frame is an error whatever shape its data has.
+    return error_from_body(500, value) or APIStatusError(str(value)[:200], status=500, body=value)
+
+
+def _id_suffix(chat_id: str) -> str | None:
+    return chat_id[9:] if chat_id.startswith("chatcmpl-") and len(chat_id) > 9 else None

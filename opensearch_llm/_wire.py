@@ -1,0 +1,390 @@
+"""Build request bodies, decode response bodies and stream frames, parse errors. Pure; no I/O.
+
+One parser serves every error shape the service family uses (design, "Facts learned"):
+``{"error": {message, type, param, code}, "request_id"}`` (api-docs 003), a flat
+``{code, message, request_id}``, the gateway's ``{success: false, code, message}`` (api-docs 001)
+and knowledge-llm's ``errors[]`` (api-docs 002), under any HTTP status, 200 included.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from opensearch_llm._errors import (
+    APIStatusError,
+    AuthenticationError,
+    BadRequestError,
+    ContentFilterError,
+    ContextWindowExceededError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestValidationError,
+    ResponseDecodeError,
+)
+from opensearch_llm._profiles import get_profile, thinking_enabled
+from opensearch_llm._retry import parse_retry_after
+from opensearch_llm._sse import is_done
+from opensearch_llm._validate import (
+    is_forced_tool_choice,
+    validate_messages,
+    validate_model,
+    validate_params,
+)
+
+# --------------------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """A validated chat request: the JSON body, extra headers, and how it goes on the wire."""
+
+    payload: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    #: Sent with ``stream: true``.
+    stream: bool = False
+    #: The caller asked for one completion but the model must stream: aggregate the stream.
+    aggregate: bool = False
+
+
+def build_chat_request(
+    model: str, messages: Any, params: Mapping[str, Any], *, stream: bool
+) -> ChatRequest:
+    """Validate a chat call and apply the model's profile; raises ``RequestValidationError``."""
+    validate_model(model)
+    validate_messages(messages)
+    validate_params(params)
+    set_params = {k: v for k, v in params.items() if v is not None}
+    extra_body: dict[str, Any] = set_params.pop("extra_body", {})
+    headers: dict[str, str] = set_params.pop("extra_headers", {})
+    body = {**set_params, **extra_body}
+
+    profile = get_profile(model)
+    if not stream and profile.thinking == "hybrid" and profile.thinking_default:
+        # Hybrid open-source models reject a non-streamed call unless thinking is switched off.
+        body.setdefault("enable_thinking", False)
+    thinking = thinking_enabled(profile, body.get("enable_thinking"))
+    if thinking and is_forced_tool_choice(body.get("tool_choice")):
+        raise RequestValidationError(
+            "tool_choice",
+            body["tool_choice"],
+            "'auto' or 'none' while the model thinks",
+            f"{model} is thinking; send enable_thinking=False to force a tool call"
+            if profile.thinking == "hybrid"
+            else f"{model} always thinks; choose a non-thinking model to force a tool call",
+        )
+    wire_stream = stream or thinking or profile.stream_only
+    if wire_stream:
+        body["stream"] = True
+        body.setdefault("stream_options", {"include_usage": True})
+    else:
+        body.pop("stream_options", None)
+    return ChatRequest(
+        payload={"model": model, "messages": messages, **body},
+        headers=headers,
+        stream=wire_stream,
+        aggregate=wire_stream and not stream,
+    )
+
+
+def encode_json(payload: Mapping[str, Any]) -> bytes:
+    """The request body as compact UTF-8 JSON; non-serializable content is a validation error."""
+    try:
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    except (TypeError, ValueError) as error:
+        raise RequestValidationError(
+            _unserializable_field(payload),
+            None,
+            "JSON-serializable values (str, numbers, lists, dicts)",
+            str(error),
+        ) from None
+
+
+def _unserializable_field(payload: Mapping[str, Any]) -> str:
+    for key, value in payload.items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            return key
+    return "body"
+
+
+# --------------------------------------------------------------------------- responses
+
+
+def decode_response(status: int, content: bytes, headers: Mapping[str, str]) -> Any:
+    """The JSON body of a response, unwrapped from the gateway envelope; raises on any error."""
+    try:
+        body = json.loads(content) if content else None
+    except ValueError:
+        body = None
+        if status < 400:
+            raise ResponseDecodeError(
+                f"HTTP {status}: the body is not JSON: {_snippet(content)}",
+                status=status,
+                body=_snippet(content),
+            ) from None
+    error = error_from_body(status, body, headers, content)
+    if error is not None:
+        raise error
+    if body is None:
+        raise ResponseDecodeError(f"HTTP {status}: empty body", status=status)
+    return unwrap_envelope(body)
+
+
+def is_envelope(body: Any) -> bool:
+    """Whether ``body`` is the gateway's ``{success, code, message, data}`` envelope."""
+    return isinstance(body, dict) and "success" in body and ("data" in body or "code" in body)
+
+
+def unwrap_envelope(body: Any) -> Any:
+    """The ``data`` of a gateway envelope, or ``body`` itself when it is not one."""
+    if is_envelope(body):
+        return body.get("data")
+    return body
+
+
+def normalise_completion(body: dict[str, Any], request_id: str | None) -> dict[str, Any]:
+    """A ``chat.completion`` with the same keys a streamed one aggregates to."""
+    for choice in body.get("choices") or ():
+        message = choice.get("message") or {}
+        for key in ("reasoning_content", "tool_calls"):
+            if key in message and not message[key]:
+                del message[key]
+        if "function_call" in message and message["function_call"] is None:
+            del message["function_call"]
+        choice["message"] = message
+        choice.setdefault("logprobs", None)
+    body.setdefault("usage", None)
+    body["request_id"] = request_id
+    return body
+
+
+def request_id_of(body: Any, headers: Mapping[str, str] | None = None) -> str | None:
+    """The request id: body ``request_id``, else the ``chatcmpl-`` id's suffix, else the header."""
+    if isinstance(body, dict):
+        for key in ("request_id", "requestId", "RequestId"):
+            if body.get(key):
+                return str(body[key])
+        inner = body.get("data") if is_envelope(body) else None
+        if isinstance(inner, dict) and inner is not body:
+            found = request_id_of(inner)
+            if found:
+                return found
+        chat_id = body.get("id")
+        if isinstance(chat_id, str) and chat_id.startswith("chatcmpl-") and len(chat_id) > 9:
+            return chat_id[9:]
+    if headers is not None:
+        return headers.get("x-request-id") or headers.get("x-acs-request-id") or None
+    return None
+
+
+# --------------------------------------------------------------------------- errors
+
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    429: RateLimitError,
+}
+
+# Codes, normalised by _code_key: lower case, no separators, the part before a dot.
+_CODE_CLASSES: dict[str, type[APIStatusError]] = {
+    "datainspectionfailed": ContentFilterError,
+    "contentfilter": ContentFilterError,
+    "contextlengthexceeded": ContextWindowExceededError,
+    "invalidapikey": AuthenticationError,
+    "unauthorized": AuthenticationError,
+    "accessdenied": PermissionDeniedError,
+    "modelnotfound": NotFoundError,
+    "notfound": NotFoundError,
+    "insufficientquota": RateLimitError,
+    "throttling": RateLimitError,
+    "ratelimitexceeded": RateLimitError,
+    "ratequotaexceeded": RateLimitError,
+    "internalerror": InternalServerError,
+    "serviceunavailable": InternalServerError,
+    "invalidparameter": BadRequestError,
+    "invalidrequesterror": BadRequestError,
+}
+
+# The service's code for an over-long input is a generic invalid-parameter one; only the English
+# message tells it apart (api-docs give no dedicated code).
+_CONTEXT_OVERFLOW = re.compile(r"range of input length|maximum context length|context window", re.I)
+
+
+def error_from_body(
+    status: int, body: Any, headers: Mapping[str, str] | None = None, content: bytes = b""
+) -> APIStatusError | None:
+    """The typed error a response stands for, or None when it is a success."""
+    fields = error_fields(body)
+    if fields is None:
+        if status < 400:
+            return None
+        fields = (None, _snippet(content) if body is None else f"HTTP {status}")
+    code, message = fields
+    cls = error_class(status, code, message)
+    return cls(
+        message or "no message",
+        status=status,
+        code=code,
+        request_id=request_id_of(body, headers),
+        body=body if body is not None else _snippet(content),
+        retry_after=parse_retry_after(headers),
+    )
+
+
+def error_fields(body: Any) -> tuple[str | None, str] | None:
+    """``(code, message)`` when ``body`` is one of the error shapes, else None."""
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    if error:
+        if isinstance(error, dict):
+            code = error.get("code") or error.get("type")
+            return (str(code) if code else None, str(error.get("message") or ""))
+        return (None, str(error))
+    success = body.get("success")
+    if success is False:
+        return (_str_or_none(body.get("code")), str(body.get("message") or ""))
+    if success is True:
+        return None
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors:
+        first = errors[0] if isinstance(errors[0], dict) else {"message": str(errors[0])}
+        messages = "; ".join(
+            str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors
+        )
+        return (_str_or_none(first.get("code")), messages)
+    if body.get("status") == "FAIL" or _is_flat_error(body):
+        return (_str_or_none(body.get("code")), str(body.get("message") or ""))
+    return None
+
+
+def _is_flat_error(body: dict[str, Any]) -> bool:
+    return (
+        bool(body.get("code"))
+        and "message" in body
+        and "choices" not in body
+        and "result" not in body
+    )
+
+
+def error_class(status: int, code: str | None, message: str = "") -> type[APIStatusError]:
+    """The exception class for an HTTP status and a service error code."""
+    by_code = _CODE_CLASSES.get(_code_key(code)) if code else None
+    if by_code in (ContentFilterError, ContextWindowExceededError):
+        return by_code
+    if status == 400 and _CONTEXT_OVERFLOW.search(message):
+        return ContextWindowExceededError
+    if status >= 400:
+        if status in _STATUS_CLASSES:
+            return _STATUS_CLASSES[status]
+        return InternalServerError if status >= 500 else APIStatusError
+    # An error body under a success status: the code decides (gateway codes may be statuses).
+    if by_code is not None:
+        return by_code
+    if code and code.isdigit():
+        return error_class(int(code), None, message) if int(code) >= 400 else APIStatusError
+    return APIStatusError
+
+
+def _code_key(code: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", code.split(".")[0].lower())
+
+
+def _str_or_none(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+def _snippet(content: bytes, limit: int = 200) -> str:
+    text = content.decode("utf-8", errors="replace")
+    text = re.sub(r"<[^>]+>", " ", text) if "<" in text else text
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --------------------------------------------------------------------------- stream frames
+
+
+def parse_event_data(data: str) -> tuple[list[Any], bool]:
+    """The JSON values carried by one event's data, and whether ``[DONE]`` was among them."""
+    try:
+        return [json.loads(data)], False
+    except ValueError:
+        pass
+    if is_done(data):
+        return [], True
+    return _split_json_values(data)
+
+
+def _split_json_values(text: str) -> tuple[list[Any], bool]:
+    # Several values in one event: frames that came without a blank line, or back-to-back JSON.
+    decoder = json.JSONDecoder()
+    values: list[Any] = []
+    done = False
+    position, end = 0, len(text)
+    while position < end:
+        while position < end and text[position] in " \t\r\n":
+            position += 1
+        if position >= end:
+            break
+        if text.startswith("data:", position):
+            position += 5
+            continue
+        if text[position : position + 6].upper() == "[DONE]":
+            done, position = True, position + 6
+            continue
+        try:
+            value, position = decoder.raw_decode(text, position)
+        except ValueError:
+            raise ResponseDecodeError(
+                f"a stream frame is not JSON: {text[:200]!r}", body=text[:200]
+            ) from None
+        values.append(value)
+    return values, done
+
+
+def chunk_from_frame(frame: Any) -> dict[str, Any]:
+    """The ``chat.completion.chunk`` in a frame (unwrapped); raises the error a frame carries."""
+    if isinstance(frame, dict):
+        if "choices" in frame and "error" not in frame:
+            return frame
+        error = error_from_body(200, frame)
+        if error is not None:
+            raise error
+        inner = unwrap_envelope(frame)
+        if isinstance(inner, dict):
+            return inner
+    raise ResponseDecodeError(
+        f"a stream frame is not a chunk: {str(frame)[:200]}", body=str(frame)[:200]
+    )
+
+
+def completion_to_chunk(completion: dict[str, Any]) -> dict[str, Any]:
+    """One chunk holding a whole completion (for a server that answered a stream with JSON)."""
+    choices = []
+    for choice in completion.get("choices") or ():
+        delta = dict(choice.get("message") or {})
+        for position, call in enumerate(delta.get("tool_calls") or ()):
+            call.setdefault("index", position)
+        choices.append(
+            {
+                "index": choice.get("index", 0),
+                "delta": delta,
+                "finish_reason": choice.get("finish_reason"),
+            }
+        )
+    chunk = {k: completion.get(k) for k in ("id", "created", "model")}
+    return {
+        **chunk,
+        "object": "chat.completion.chunk",
+        "choices": choices,
+        "usage": completion.get("usage"),
+    }
