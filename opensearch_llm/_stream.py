@@ -6,6 +6,7 @@ can go wrong with the content is decided here, once for both.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from opensearch_llm._accumulate import StreamAccumulator
@@ -37,16 +38,15 @@ class ChatChunkDecoder:
         self.done = False
         self.request_id = request_id
 
-    def feed(self, data: bytes) -> list[dict[str, Any]]:
-        """The chunks completed by ``data``; raises the error a frame carries."""
+    def feed(self, data: bytes) -> Iterator[dict[str, Any]]:
+        """The chunks completed by ``data``, in order; raises where a frame carries an error."""
         return self._chunks(self._sse.feed(data))
 
-    def finish(self) -> list[dict[str, Any]]:
+    def finish(self) -> Iterator[dict[str, Any]]:
         """The last chunks at the end of the body; ``StreamError`` if the stream was cut short."""
-        chunks = self._chunks(self._sse.flush())
+        yield from self._chunks(self._sse.flush())
         if not self.done and not self.accumulator.finished:
             raise self.broken(StreamError("the stream ended before the model finished"))
-        return chunks
 
     def feed_completion(self, completion: Any) -> list[dict[str, Any]]:
         """The one chunk of a service that answered a stream request with a whole completion."""
@@ -75,8 +75,7 @@ class ChatChunkDecoder:
             f"the stream broke after it started: {cause}", partial=self.completion(), cause=cause
         )
 
-    def _chunks(self, events: list[SSEEvent]) -> list[dict[str, Any]]:
-        chunks: list[dict[str, Any]] = []
+    def _chunks(self, events: list[SSEEvent]) -> Iterator[dict[str, Any]]:
         for event in events:
             if self.done:
                 break
@@ -88,8 +87,7 @@ class ChatChunkDecoder:
                 if self.request_id is None and chunk.get("id"):
                     self.request_id = _id_suffix(chunk["id"])
                 self.accumulator.add(chunk)
-                chunks.append(chunk)
-        return chunks
+                yield chunk
 
 
 def _event_error(value: Any) -> APIStatusError:

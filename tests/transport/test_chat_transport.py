@@ -317,3 +317,18 @@ async def test_api_key_is_in_no_message_log_or_repr(
     texts += [record.getMessage() for record in caplog.records]
     assert caplog.records, "retries should have been logged"
     assert not [t for t in texts if KEY in t]
+
+
+async def test_chunks_before_an_error_frame_in_the_same_read_are_yielded(caller: Caller) -> None:
+    one_read = b"".join(
+        p
+        for p in sse(
+            chunk("a"), chunk("b"), {"error": {"message": "boom", "code": "InternalError"}}
+        )
+        if isinstance(p, bytes)
+    )
+    received: list[dict] = []
+    with pytest.raises(StreamError) as info:
+        await caller.stream(stream_response([one_read]), received=received)
+    assert [c["choices"][0]["delta"]["content"] for c in received] == ["a", "b"]
+    assert info.value.partial["choices"][0]["message"]["content"] == "ab"
