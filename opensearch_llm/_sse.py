@@ -7,7 +7,6 @@ without ``data:`` and a stream that ends without a final blank line.
 
 from __future__ import annotations
 
-import codecs
 import json
 from typing import NamedTuple
 
@@ -29,54 +28,56 @@ def is_done(data: str) -> bool:
 class SSEDecoder:
     """Turns the bytes of an event stream, split anywhere, into complete events."""
 
-    __slots__ = ("_data", "_event", "_text", "_utf8")
+    __slots__ = ("_buffer", "_data", "_event")
 
     def __init__(self) -> None:
-        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._text = ""
+        # Whole lines are split off as bytes and decoded one by one: a newline byte never occurs
+        # inside a multi-byte UTF-8 character, so no character is ever cut in two.
+        self._buffer = b""
         self._data: list[str] = []
         self._event = ""
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """The events completed by ``chunk``."""
-        text = self._text + self._utf8.decode(chunk)
+        data = self._buffer + chunk if self._buffer else chunk
         # A trailing CR may be the first half of a CRLF split across chunks: hold it back.
-        held = "\r" if text.endswith("\r") else ""
+        held = b"\r" if data.endswith(b"\r") else b""
         if held:
-            text = text[:-1]
-        if "\r" in text:
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
-        last_nl = text.rfind("\n")
-        if last_nl < 0:
-            self._text = text + held
+            data = data[:-1]
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        last_newline = data.rfind(b"\n")
+        if last_newline < 0:
+            self._buffer = data + held
             return []
-        self._text = text[last_nl + 1 :] + held
-        return self._lines(text[:last_nl])
+        self._buffer = data[last_newline + 1 :] + held
+        return self._lines(data[:last_newline].split(b"\n"))
 
     def flush(self) -> list[SSEEvent]:
         """The events still pending when the stream ends (with or without a final blank line)."""
-        text = self._text + self._utf8.decode(b"", final=True)
-        self._text = ""
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-        events = self._lines(text) if text else []
+        data, self._buffer = self._buffer, b""
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        events = self._lines(data.split(b"\n")) if data else []
         event = self._dispatch()
         if event is not None:
             events.append(event)
         return events
 
-    def _lines(self, block: str) -> list[SSEEvent]:
+    def _lines(self, lines: list[bytes]) -> list[SSEEvent]:
         events: list[SSEEvent] = []
-        for line in block.split("\n"):
-            event = self._line(line)
+        for line in lines:
+            if line.startswith(b"data:"):
+                value = line[6:] if line[5:6] == b" " else line[5:]
+                event = self._data_line(value.decode("utf-8", "replace"))
+            elif not line:
+                event = self._dispatch()
+            else:
+                event = self._other_line(line.decode("utf-8", "replace"))
             if event is not None:
                 events.append(event)
         return events
 
-    def _line(self, line: str) -> SSEEvent | None:
-        if not line:
-            return self._dispatch()
-        if line.startswith("data:"):
-            return self._data_line(line[6:] if line.startswith("data: ") else line[5:])
+    def _other_line(self, line: str) -> SSEEvent | None:
         if line[0] in "{[":
             return self._data_line(line)
         if line.startswith("event:"):
