@@ -28,14 +28,25 @@ from opensearch_llm._profiles import ModelProfile, get_profile
 from opensearch_llm._types import ChatCompletion, ChatCompletionChunk, ChatParams, Message
 from opensearch_llm._version import __version__
 from opensearch_llm.chat import AsyncChatClient, AsyncChatStream, ChatClient, ChatStream
+from opensearch_llm.knowledge import (
+    AccessKeyCredentials,
+    AsyncKnowledgeClient,
+    AsyncKnowledgeStream,
+    KnowledgeClient,
+    KnowledgeResult,
+    KnowledgeStream,
+)
 
 __all__ = [
     "REGION_BASE_URLS",
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "AccessKeyCredentials",
     "AsyncChatClient",
     "AsyncChatStream",
+    "AsyncKnowledgeClient",
+    "AsyncKnowledgeStream",
     "AuthenticationError",
     "BadRequestError",
     "ChatClient",
@@ -46,6 +57,9 @@ __all__ = [
     "ContentFilterError",
     "ContextWindowExceededError",
     "InternalServerError",
+    "KnowledgeClient",
+    "KnowledgeResult",
+    "KnowledgeStream",
     "Message",
     "MissingAPIKeyError",
     "ModelProfile",

@@ -12,7 +12,15 @@ from typing import Any
 
 
 class _Choice:
-    __slots__ = ("content", "finish_reason", "logprobs", "reasoning", "role", "tool_calls")
+    __slots__ = (
+        "_wire_index",
+        "content",
+        "finish_reason",
+        "logprobs",
+        "reasoning",
+        "role",
+        "tool_calls",
+    )
 
     def __init__(self) -> None:
         self.role = "assistant"
@@ -21,6 +29,8 @@ class _Choice:
         self.tool_calls: dict[int, dict[str, Any]] = {}
         self.finish_reason: str | None = None
         self.logprobs: list[Any] | None = None
+        #: The call each wire index feeds now (a new id at a taken index starts a new call).
+        self._wire_index: dict[int, int] = {}
 
     def add(self, choice: dict[str, Any]) -> None:
         delta = choice.get("delta") or {}
@@ -60,10 +70,14 @@ class _Choice:
 
     def _index_for(self, fragment: dict[str, Any], position: int) -> int:
         index = fragment.get("index")
-        if isinstance(index, int):
-            return index
-        # No index: a new id starts a call; a fragment without one continues the latest call.
         new_id = fragment.get("id")
+        if isinstance(index, int):
+            ours = self._wire_index.get(index, index)
+            taken = self.tool_calls.get(ours)
+            if new_id and taken is not None and taken["id"] and taken["id"] != new_id:
+                ours = self._wire_index[index] = max(self.tool_calls) + 1
+            return ours
+        # No index: a new id starts a call; a fragment without one continues the latest call.
         if new_id and all(call["id"] != new_id for call in self.tool_calls.values()):
             return max(self.tool_calls, default=-1) + 1
         if not self.tool_calls:

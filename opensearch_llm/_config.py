@@ -14,6 +14,9 @@ from opensearch_llm._errors import MissingAPIKeyError, RequestValidationError
 API_KEY_ENV_VARS: tuple[str, ...] = ("OPENSEARCH_LLM_API_KEY", "DASHSCOPE_API_KEY")
 #: Environment variable read for the base URL when neither ``base_url`` nor ``region`` is given.
 BASE_URL_ENV_VAR = "OPENSEARCH_LLM_BASE_URL"
+#: Environment variables for knowledge-llm: the host (api-docs 002 ``{host}``) and the app name.
+KNOWLEDGE_HOST_ENV_VAR = "OPENSEARCH_LLM_KNOWLEDGE_HOST"
+KNOWLEDGE_APP_ENV_VAR = "OPENSEARCH_LLM_APP"
 
 #: Model Studio compatible-mode base URLs by region (api-docs 003; a key works only in its region).
 REGION_BASE_URLS: dict[str, str] = {

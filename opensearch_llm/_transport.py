@@ -18,7 +18,7 @@ import httpx
 import tenacity
 
 from opensearch_llm._config import DEFAULT_POOL_LIMITS, USER_AGENT_PREFIX, ClientConfig
-from opensearch_llm._errors import APIConnectionError, APITimeoutError
+from opensearch_llm._errors import APIConnectionError, APITimeoutError, ResponseDecodeError
 from opensearch_llm._retry import backoff_delay, retry_allowed
 from opensearch_llm._version import __version__
 from opensearch_llm._wire import decode_response
@@ -100,16 +100,24 @@ class OpenStream:
     """A stream whose response started well: its headers and its body, as bytes or decoded JSON."""
 
     def __init__(
-        self, response: httpx.Response | None, headers: Mapping[str, str], body: Any = None
+        self,
+        response: httpx.Response | None,
+        headers: Mapping[str, str],
+        body: Any = None,
+        content: bytes = b"",
     ):
         self.response = response
         self.headers = headers
         #: Set when the service answered a stream request with one JSON document.
         self.body = body
+        #: A body read whole that is not one JSON document (e.g. back-to-back JSON objects).
+        self.content = content
 
     def iter_bytes(self) -> Iterator[bytes]:
         """The body's bytes as they arrive; httpx failures become our typed errors."""
         if self.response is None:
+            if self.content:
+                yield self.content
             return
         try:
             yield from self.response.iter_bytes()
@@ -119,6 +127,8 @@ class OpenStream:
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         """The body's bytes as they arrive; httpx failures become our typed errors."""
         if self.response is None:
+            if self.content:
+                yield self.content
             return
         try:
             async for data in self.response.aiter_bytes():
@@ -135,6 +145,15 @@ class OpenStream:
         """Release the connection."""
         if self.response is not None:
             await self.response.aclose()
+
+
+def buffered_stream(status: int, content: bytes, headers: Mapping[str, str]) -> OpenStream:
+    """A stream request answered with a body read whole: raise its error, else replay it."""
+    try:
+        return OpenStream(None, headers, decode_response(status, content, headers))
+    except ResponseDecodeError:
+        # Not one JSON document (e.g. back-to-back JSON objects): the stream decoder reads it.
+        return OpenStream(None, headers, content=content)
 
 
 class SyncTransport:
@@ -207,9 +226,7 @@ class SyncTransport:
             raise map_httpx_error(error, url) from error
         finally:
             response.close()
-        return OpenStream(
-            None, response.headers, decode_response(response.status_code, content, response.headers)
-        )
+        return buffered_stream(response.status_code, content, response.headers)
 
     def _merge(self, headers: Mapping[str, str] | None) -> dict[str, str]:
         return {**self._headers, **headers} if headers else self._headers
@@ -291,9 +308,7 @@ class AsyncTransport:
             raise map_httpx_error(error, url) from error
         finally:
             await response.aclose()
-        return OpenStream(
-            None, response.headers, decode_response(response.status_code, content, response.headers)
-        )
+        return buffered_stream(response.status_code, content, response.headers)
 
     def _merge(self, headers: Mapping[str, str] | None) -> dict[str, str]:
         return {**self._headers, **headers} if headers else self._headers

@@ -290,8 +290,10 @@ def error_class(status: int, code: str | None, message: str = "") -> type[APISta
     # An error body under a success status: the code decides (gateway codes may be statuses).
     if by_code is not None:
         return by_code
-    if code and code.isdigit():
-        return error_class(int(code), None, message) if int(code) >= 400 else APIStatusError
+    # Gateway codes may be HTTP statuses ("429"); other numeric codes (knowledge-llm's "1001")
+    # are the service's own and say nothing about retrying.
+    if code and code.isdigit() and 400 <= int(code) < 600:
+        return error_class(int(code), None, message)
     return APIStatusError
 
 

@@ -1,3 +1,4 @@
+import json
 import logging
 import time
 
@@ -332,3 +333,14 @@ async def test_chunks_before_an_error_frame_in_the_same_read_are_yielded(caller:
         await caller.stream(stream_response([one_read]), received=received)
     assert [c["choices"][0]["delta"]["content"] for c in received] == ["a", "b"]
     assert info.value.partial["choices"][0]["message"]["content"] == "ab"
+
+
+async def test_concatenated_json_answer_to_a_stream_request_is_decoded(caller: Caller) -> None:
+    data = b"\n".join(json.dumps(c).encode() for c in (chunk("a"), chunk("b", finish="stop")))
+    received: list[dict] = []
+    response = httpx.Response(
+        200, headers={"content-type": "application/json"}, stream=Body([data])
+    )
+    stream = await caller.stream(response, received=received)
+    assert [c["choices"][0]["delta"]["content"] for c in received] == ["a", "b"]
+    assert stream.completion()["choices"][0]["finish_reason"] == "stop"

@@ -176,3 +176,37 @@ def test_finished_and_empty_flags() -> None:
     assert not accumulator.is_empty() and not accumulator.finished
     accumulator.add(chunk(finish="stop"))
     assert accumulator.finished
+
+
+def test_a_new_id_at_a_taken_index_starts_a_new_call() -> None:
+    # Seen from services that number every parallel call 0: a new id means a new call, and the
+    # id-less fragments after it continue that call.
+    result = aggregate_chunks(
+        [
+            chunk(
+                {
+                    "tool_calls": [
+                        {"index": 0, "id": "a", "function": {"name": "f", "arguments": '{"x": 1'}}
+                    ]
+                }
+            ),
+            chunk({"tool_calls": [{"index": 0, "id": "", "function": {"arguments": "}"}}]}),
+            chunk(
+                {
+                    "tool_calls": [
+                        {"index": 0, "id": "b", "function": {"name": "g", "arguments": "{"}}
+                    ]
+                }
+            ),
+            chunk({"tool_calls": [{"index": 0, "id": "", "function": {"arguments": "}"}}]}),
+            chunk(
+                {"tool_calls": [{"index": 0, "id": "b", "function": {"arguments": ""}}]},
+                finish="tool_calls",
+            ),
+        ]
+    )
+    calls = result["choices"][0]["message"]["tool_calls"]
+    assert [(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in calls] == [
+        ("a", "f", '{"x": 1}'),
+        ("b", "g", "{}"),
+    ]

@@ -321,3 +321,11 @@ def test_frames_unwrap_the_gateway_and_raise_error_frames() -> None:
         chunk_from_frame({"success": False, "code": "E1", "message": "bad"})
     with pytest.raises(ResponseDecodeError):
         chunk_from_frame([1, 2])
+
+
+@pytest.mark.parametrize(
+    ("code", "cls"), [("1001", APIStatusError), ("1", APIStatusError), ("99999", APIStatusError)]
+)
+def test_service_numeric_codes_under_200_are_not_http_statuses(code: str, cls: type) -> None:
+    error = error_from_body(200, {"errors": [{"code": code, "message": "APP is not found"}]})
+    assert type(error) is cls

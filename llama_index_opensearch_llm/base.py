@@ -1,0 +1,448 @@
+"""``OpenSearchLLM``: a LlamaIndex ``FunctionCallingLLM`` on the ``opensearch_llm`` core client.
+
+The adapter converts messages and responses (``_convert``); the core sends, retries, decodes
+streams, applies the per-model thinking policy and raises typed errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import pickle
+import threading
+import weakref
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    ChatResponseAsyncGen,
+    ChatResponseGen,
+    CompletionResponse,
+    CompletionResponseAsyncGen,
+    CompletionResponseGen,
+    LLMMetadata,
+    MessageRole,
+)
+from llama_index.core.bridge.pydantic import Field, PrivateAttr, SecretStr
+from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
+from llama_index.core.llms.function_calling import FunctionCallingLLM
+from llama_index.core.llms.llm import ToolSelection
+from pydantic import BaseModel
+
+from llama_index_opensearch_llm._convert import (
+    ChatStreamState,
+    chat_response,
+    completion_response,
+    keep_first_tool_call,
+    request_params,
+    resolve_tool_choice,
+    to_wire_messages,
+    tool_selections,
+    tool_spec,
+)
+from opensearch_llm import AsyncChatClient, ChatClient, RequestValidationError, get_profile
+from opensearch_llm._config import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MODEL,
+    region_base_url,
+    validate_base_url,
+)
+from opensearch_llm._profiles import thinking_enabled
+
+if TYPE_CHECKING:
+    from llama_index.core.tools.types import BaseTool
+
+logger = logging.getLogger(__name__)
+
+#: Fields sent as request parameters when set (None means not sent).
+_PARAM_FIELDS: tuple[str, ...] = (
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "presence_penalty",
+    "frequency_penalty",
+    "stop",
+    "seed",
+    "enable_thinking",
+    "thinking_budget",
+    "enable_search",
+    "top_k",
+    "repetition_penalty",
+)
+#: Fields that hold live objects: not pickled (made afresh, or defaulted, after unpickling).
+_TRANSIENT_FIELDS = frozenset(
+    {"http_client", "async_http_client", "callback_manager", "rate_limiter"}
+)
+#: Guards the lazy creation of sync clients (instances may be shared between threads).
+_CLIENT_LOCK = threading.Lock()
+
+
+class OpenSearchLLM(FunctionCallingLLM):
+    """Alibaba Cloud OpenSearch LLM, Model Studio (DashScope) and AI gateway chat models.
+
+    The API key comes from ``api_key``, else ``OPENSEARCH_LLM_API_KEY``, else
+    ``DASHSCOPE_API_KEY``. Only the parameters you set are sent. Reasoning arrives as
+    ``ThinkingBlock``s; usage, ``finish_reason``, ``request_id`` and ``model`` are in each
+    response's ``additional_kwargs``.
+
+    Example::
+
+        from llama_index.core import Settings
+        from llama_index_opensearch_llm import OpenSearchLLM
+
+        Settings.llm = OpenSearchLLM(model="qwen-plus", region="singapore")
+        print(Settings.llm.complete("Recommend one science fiction book").text)
+    """
+
+    model: str = Field(default=DEFAULT_MODEL, description="Model name, e.g. 'qwen-plus'.")
+    api_key: SecretStr | None = Field(
+        default=None,
+        exclude=True,
+        repr=False,
+        description="API key; default: OPENSEARCH_LLM_API_KEY, then DASHSCOPE_API_KEY.",
+    )
+    base_url: str | None = Field(
+        default=None,
+        description="Compatible-mode or gateway base URL ('.../compatible-mode/v1', '.../api/v1').",
+    )
+    region: str | None = Field(
+        default=None, description="Model Studio region: singapore, virginia, beijing, hongkong."
+    )
+    timeout: float | None = Field(default=None, description="Seconds for a whole response.")
+    connect_timeout: float | None = Field(default=None, description="Seconds to connect.")
+    stream_idle_timeout: float | None = Field(
+        default=None, description="Seconds to wait for each streamed chunk."
+    )
+    max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0, description="Retries (core).")
+    default_headers: dict[str, str] | None = Field(
+        default=None, exclude=True, repr=False, description="Headers sent with every request."
+    )
+
+    max_tokens: int | None = Field(default=None, gt=0, description="Max tokens to generate.")
+    temperature: float | None = Field(default=None, description="Sampling temperature [0, 2).")
+    top_p: float | None = Field(default=None, description="Nucleus sampling (0, 1].")
+    presence_penalty: float | None = Field(default=None, description="[-2, 2].")
+    frequency_penalty: float | None = Field(default=None, description="[-2, 2].")
+    stop: str | list[str] | None = Field(default=None, description="Stop sequence(s).")
+    seed: int | None = Field(default=None, description="Random seed.")
+    enable_thinking: bool | None = Field(
+        default=None, description="Qwen: switch thinking on or off (hybrid models)."
+    )
+    thinking_budget: int | None = Field(default=None, gt=0, description="Qwen: reasoning tokens.")
+    enable_search: bool | None = Field(default=None, description="Qwen: web search.")
+    top_k: int | None = Field(default=None, ge=0, description="Qwen: top-k sampling.")
+    repetition_penalty: float | None = Field(default=None, description="Qwen: > 0.")
+    additional_kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="More request fields; names the core does not know go in the JSON body.",
+    )
+
+    context_window: int | None = Field(
+        default=None, gt=0, description="Overrides the model profile's context window."
+    )
+    num_output: int | None = Field(
+        default=None, gt=0, description="Overrides metadata.num_output (not sent)."
+    )
+    is_function_calling_model: bool | None = Field(
+        default=None, description="Overrides whether the model profile supports tools."
+    )
+
+    http_client: httpx.Client | None = Field(
+        default=None, exclude=True, repr=False, description="An httpx.Client to send with."
+    )
+    async_http_client: httpx.AsyncClient | None = Field(
+        default=None, exclude=True, repr=False, description="An httpx.AsyncClient to send with."
+    )
+
+    _client: ChatClient | None = PrivateAttr(default=None)
+    _aclient: AsyncChatClient | None = PrivateAttr(default=None)
+    _aclient_loop: Any = PrivateAttr(default=None)
+
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        self._check_endpoint()
+
+    def _check_endpoint(self) -> None:
+        """Fail at construction, not at the first call, on a bad base_url or region."""
+        if self.base_url is not None and self.region is not None:
+            raise RequestValidationError(
+                "base_url", self.base_url, "either base_url or region, not both"
+            )
+        if self.region is not None:
+            region_base_url(self.region)
+        if self.base_url is not None:
+            validate_base_url(self.base_url)
+
+    @classmethod
+    def class_name(cls) -> str:
+        """The name LlamaIndex serialises this class under."""
+        return "OpenSearchLLM"
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        """Context window, output limit and tool support from the model's profile."""
+        profile = get_profile(self.model)
+        supports_tools = self.is_function_calling_model
+        return LLMMetadata(
+            context_window=self.context_window or profile.context_window,
+            num_output=self.num_output or self.max_tokens or profile.max_output,
+            is_chat_model=True,
+            is_function_calling_model=profile.tools if supports_tools is None else supports_tools,
+            model_name=self.model,
+        )
+
+    # ------------------------------------------------------------------------- clients
+
+    def _sync_client(self) -> ChatClient:
+        """The instance's core client, made on first use and reused."""
+        if self._client is None:
+            with _CLIENT_LOCK:
+                if self._client is None:
+                    self._client = ChatClient(http_client=self.http_client, **self._options())
+        return self._client
+
+    def _async_client(self) -> AsyncChatClient:
+        """The async core client of the running event loop, made on first use and reused.
+
+        A pooled ``httpx.AsyncClient`` cannot be used from another event loop (each
+        ``asyncio.run`` makes a new one), so a new loop gets a new client unless one was
+        injected.
+        """
+        loop = asyncio.get_running_loop()
+        stale = self.async_http_client is None and (
+            self._aclient_loop is None or self._aclient_loop() is not loop
+        )
+        if self._aclient is None or stale:
+            self._aclient = AsyncChatClient(http_client=self.async_http_client, **self._options())
+            self._aclient_loop = weakref.ref(loop)
+        return self._aclient
+
+    def _options(self) -> dict[str, Any]:
+        return {
+            "api_key": self.api_key,
+            "base_url": self.base_url,
+            "region": self.region,
+            "timeout": self.timeout,
+            "connect_timeout": self.connect_timeout,
+            "stream_idle_timeout": self.stream_idle_timeout,
+            "max_retries": self.max_retries,
+            "default_headers": self.default_headers,
+        }
+
+    def close(self) -> None:
+        """Close the sync connection pool (an injected ``http_client`` is left open)."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    async def aclose(self) -> None:
+        """Close the async connection pool (an injected ``async_http_client`` is left open)."""
+        client, self._aclient = self._aclient, None
+        if client is not None:
+            await client.aclose()
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickle the settings only; clients are made again on first use after unpickling."""
+        state = BaseModel.__getstate__(self)
+        fields = {
+            name: value
+            for name, value in state["__dict__"].items()
+            if name not in _TRANSIENT_FIELDS and _can_pickle(name, value)
+        }
+        return {**state, "__dict__": fields, "__pydantic_private__": None}
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> OpenSearchLLM:
+        """A copy that shares the live objects (http clients, callbacks) but no core client."""
+        fields = {
+            name: value if name in _TRANSIENT_FIELDS else copy.deepcopy(value, memo)
+            for name, value in self.__dict__.items()
+        }
+        return type(self).model_construct(_fields_set=set(self.model_fields_set), **fields)
+
+    # ------------------------------------------------------------------------- requests
+
+    def _request(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The core call's keywords: model, wire messages and the parameters that are set."""
+        call = dict(kwargs)
+        model = call.pop("model", None) or self.model
+        fields = {name: getattr(self, name) for name in _PARAM_FIELDS}
+        params = request_params(fields, self.additional_kwargs, call)
+        return {"model": model, "messages": to_wire_messages(messages), **params}
+
+    @staticmethod
+    def _prompt_messages(prompt: str) -> list[ChatMessage]:
+        return [ChatMessage(role=MessageRole.USER, content=prompt)]
+
+    # ------------------------------------------------------------------------- sync
+
+    @llm_chat_callback()
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        """One chat completion."""
+        return self._chat(messages, kwargs)
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        """One completion of ``prompt`` (sent as a user message)."""
+        return completion_response(self._chat(self._prompt_messages(prompt), kwargs))
+
+    @llm_chat_callback()
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        """Stream a chat completion: one cumulative ChatResponse per chunk."""
+        return self._stream_chat(self._request(messages, kwargs))
+
+    @llm_completion_callback()
+    def stream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseGen:
+        """Stream a completion of ``prompt``: one cumulative CompletionResponse per chunk."""
+        chats = self._stream_chat(self._request(self._prompt_messages(prompt), kwargs))
+        return (completion_response(response) for response in chats)
+
+    def _chat(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> ChatResponse:
+        completion = self._sync_client().create(**self._request(messages, kwargs))
+        return chat_response(completion)
+
+    def _stream_chat(self, request: dict[str, Any]) -> ChatResponseGen:
+        # The request is sent at the first next(); the stream is closed on exit, error or break.
+        state = ChatStreamState()
+        with self._sync_client().stream(**request) as stream:
+            for chunk in stream:
+                yield state.add(chunk, stream.request_id)
+
+    # ------------------------------------------------------------------------- async
+
+    @llm_chat_callback()
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        """One chat completion, asynchronously."""
+        return await self._achat(messages, kwargs)
+
+    @llm_completion_callback()
+    async def acomplete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponse:
+        """One completion of ``prompt``, asynchronously."""
+        return completion_response(await self._achat(self._prompt_messages(prompt), kwargs))
+
+    @llm_chat_callback()
+    async def astream_chat(
+        self, messages: Sequence[ChatMessage], **kwargs: Any
+    ) -> ChatResponseAsyncGen:
+        """Stream a chat completion asynchronously: one cumulative ChatResponse per chunk."""
+        return self._astream_chat(self._request(messages, kwargs))
+
+    @llm_completion_callback()
+    async def astream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseAsyncGen:
+        """Stream a completion of ``prompt`` asynchronously."""
+        chats = self._astream_chat(self._request(self._prompt_messages(prompt), kwargs))
+        return _completions(chats)
+
+    async def _achat(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> ChatResponse:
+        completion = await self._async_client().create(**self._request(messages, kwargs))
+        return chat_response(completion)
+
+    async def _astream_chat(self, request: dict[str, Any]) -> ChatResponseAsyncGen:
+        state = ChatStreamState()
+        async with self._async_client().stream(**request) as stream:
+            async for chunk in stream:
+                yield state.add(chunk, stream.request_id)
+
+    # ------------------------------------------------------------------------- tools
+
+    def _prepare_chat_with_tools(
+        self,
+        tools: Sequence[BaseTool],
+        user_msg: str | ChatMessage | None = None,
+        chat_history: list[ChatMessage] | None = None,
+        verbose: bool = False,
+        allow_parallel_tool_calls: bool = False,
+        tool_required: bool = False,
+        tool_choice: str | dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """The ``chat`` keywords for a tool-calling turn; ``chat_history`` is not modified.
+
+        ``tool_choice`` (``auto``, ``none``, ``required``, a tool name or a dict) is sent as
+        given. ``tool_required`` asks for a call: for a hybrid model that would think by
+        default it also sends ``enable_thinking: false`` (thinking rejects a forced choice);
+        when the model thinks anyway it falls back to ``auto``.
+        """
+        messages = list(chat_history or [])
+        if isinstance(user_msg, str):
+            user_msg = ChatMessage(role=MessageRole.USER, content=user_msg)
+        if user_msg is not None:
+            messages.append(user_msg)
+        result: dict[str, Any] = {"messages": messages, **kwargs}
+        specs = [tool_spec(tool) for tool in tools]
+        if not specs:
+            return result
+        result["tools"] = specs
+        result["parallel_tool_calls"] = allow_parallel_tool_calls
+        if tool_choice is not None:
+            result["tool_choice"] = resolve_tool_choice(tool_choice, tool_required)
+        elif tool_required:
+            result.update(self._required_tool_choice(kwargs))
+        return result
+
+    def _required_tool_choice(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """``tool_choice: required``, made compatible with the model's thinking mode."""
+        explicit = kwargs.get(
+            "enable_thinking", self.additional_kwargs.get("enable_thinking", self.enable_thinking)
+        )
+        profile = get_profile(kwargs.get("model") or self.model)
+        if not thinking_enabled(profile, explicit):
+            return {"tool_choice": "required"}
+        if profile.thinking == "hybrid" and explicit is None:
+            return {"tool_choice": "required", "enable_thinking": False}
+        logger.info("%s thinks, which rejects a forced tool call: tool_choice=auto", self.model)
+        return {"tool_choice": "auto"}
+
+    def _validate_chat_with_tools_response(
+        self,
+        response: ChatResponse,
+        tools: Sequence[BaseTool],
+        allow_parallel_tool_calls: bool = False,
+        **kwargs: Any,
+    ) -> ChatResponse:
+        """Keep only the first tool call unless parallel calls are allowed."""
+        if not allow_parallel_tool_calls:
+            keep_first_tool_call(response.message)
+        return response
+
+    def get_tool_calls_from_response(
+        self,
+        response: ChatResponse,
+        error_on_no_tool_call: bool = True,
+        **kwargs: Any,
+    ) -> list[ToolSelection]:
+        """The response's tool calls; arguments parse even while still streaming."""
+        selections = tool_selections(response.message)
+        if not selections and error_on_no_tool_call:
+            raise ValueError(
+                f"Expected at least one tool call from {self.model}, got none; "
+                f"the answer was: {(response.message.content or '')[:200]!r}"
+            )
+        return selections
+
+
+def _can_pickle(name: str, value: Any) -> bool:
+    """Whether ``value`` pickles; a field that does not is left out (e.g. a lambda prompt hook)."""
+    try:
+        pickle.dumps(value)
+    except Exception:
+        logger.debug("OpenSearchLLM: field %s is not picklable and is left out", name)
+        return False
+    return True
+
+
+async def _completions(chats: AsyncIterator[ChatResponse]) -> CompletionResponseAsyncGen:
+    async for response in chats:
+        yield completion_response(response)
+
+
+__all__ = ["OpenSearchLLM"]

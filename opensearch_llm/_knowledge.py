@@ -1,0 +1,663 @@
+"""knowledge-llm (api-docs 002): build and check requests, parse answers and streams, sign. Pure.
+
+The API summarises an answer to ``question`` from ``content`` passages, or answers a direct
+``prompt`` ("If you specify the prompt parameter, the values of the question and content
+parameters do not take effect"). Answers are ``{request_id, latency, result: {data: [{answer,
+type}]}, errors: [{code, message}]}``; errors arrive in ``errors[]`` or as ``status: "FAIL"``,
+under HTTP 200 too (``_wire.decode_response`` raises them).
+
+Streams (``options.stream: true``) are parsed tolerantly (design, "The services"): SSE
+``data:`` frames with or without a space, bare JSON objects one per line or back to back,
+``[DONE]`` in any case, and frames carrying either the next piece of the answer or the whole
+answer so far; only the new text is yielded.
+"""
+
+from __future__ import annotations
+
+import base64
+import codecs
+import hashlib
+import hmac
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, TypedDict
+from urllib.parse import parse_qsl, quote, urlsplit
+
+from pydantic import SecretStr
+
+from opensearch_llm._config import (
+    KNOWLEDGE_HOST_ENV_VAR,
+    KNOWLEDGE_PATH_TEMPLATE,
+    validate_base_url,
+)
+from opensearch_llm._errors import (
+    APIStatusError,
+    OpenSearchLLMError,
+    RequestValidationError,
+    ResponseDecodeError,
+    StreamError,
+)
+from opensearch_llm._wire import error_from_body, request_id_of
+
+#: ``csi_level`` values (api-docs 002): ``none`` does not moderate, ``loose`` blocks.
+CSI_LEVELS: tuple[str, ...] = ("none", "loose")
+#: The content type sent, and signed, with every request.
+KNOWLEDGE_CONTENT_TYPE = "application/json"
+#: The scheme name of the AccessKey signature (``Authorization: OPENSEARCH <id>:<signature>``).
+SIGNATURE_SCHEME = "OPENSEARCH"
+#: Headers whose names start with this are part of the signed string.
+SIGNED_HEADER_PREFIX = "x-opensearch-"
+#: A fresh number per request (replay protection); signed like every x-opensearch-* header.
+NONCE_HEADER = "X-Opensearch-Nonce"
+
+_APP_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
+
+# --------------------------------------------------------------------------- endpoint
+
+
+def resolve_host(host: str | None, env: Mapping[str, str] | None = None) -> str:
+    """The knowledge-llm host from ``host``, else ``OPENSEARCH_LLM_KNOWLEDGE_HOST``."""
+    if host is None:
+        host = (os.environ if env is None else env).get(KNOWLEDGE_HOST_ENV_VAR) or None
+    if host is None:
+        raise RequestValidationError(
+            "host",
+            None,
+            "the endpoint of your OpenSearch instance, e.g. http://<instance>.opensearch.aliyuncs.com",
+            f"Pass host=... or set {KNOWLEDGE_HOST_ENV_VAR}; the console lists it under endpoints.",
+        )
+    try:
+        return validate_base_url(host)
+    except RequestValidationError:
+        raise RequestValidationError(
+            "host", host, "an absolute http:// or https:// URL with a host name and no spaces"
+        ) from None
+
+
+def validate_app(app: Any) -> str:
+    """``app``, the application (app group) name, if it is a plain non-empty name."""
+    if not isinstance(app, str) or not app:
+        raise RequestValidationError(
+            "app", app, "the application name shown on the console's Instance Management page"
+        )
+    if not _APP_NAME.fullmatch(app):
+        raise RequestValidationError("app", app, "letters, digits, '_', '-' and '.' only")
+    return app
+
+
+def knowledge_url(host: str, app: str) -> str:
+    """``{host}/v3/openapi/apps/{app}/actions/knowledge-llm``."""
+    return host + KNOWLEDGE_PATH_TEMPLATE.format(app=app)
+
+
+# --------------------------------------------------------------------------- requests
+
+
+class KnowledgeParams(TypedDict, total=False):
+    """The knowledge-llm fields besides ``question`` and ``content``; None means not sent."""
+
+    #: The question's type (api-docs 002: ``text``, the default); sent with ``question``.
+    type: str | None
+    #: A direct prompt; overrides ``question`` and ``content``, which are then not sent.
+    prompt: str | None
+    #: The LLM, e.g. ``qwen-plus`` (None: the application's default).
+    model: str | None
+    #: Moderation of the answer: ``none`` or ``loose`` (blocks restricted content).
+    csi_level: str | None
+    #: Merged into the JSON body: for fields this package does not name.
+    extra_body: dict[str, Any] | None
+    #: Sent as HTTP headers with this request only.
+    extra_headers: dict[str, str] | None
+
+
+@dataclass(frozen=True)
+class KnowledgeRequest:
+    """A validated knowledge-llm request: the JSON body and the caller's extra headers."""
+
+    payload: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    #: Sent with ``options.stream: true``.
+    stream: bool = False
+    #: The model asked for (None: the application's default).
+    model: str | None = None
+
+
+def build_knowledge_request(
+    *,
+    question: Any = None,
+    content: Any = None,
+    type: Any = "text",
+    prompt: Any = None,
+    model: Any = None,
+    csi_level: Any = None,
+    stream: bool = False,
+    extra_body: Mapping[str, Any] | None = None,
+    extra_headers: Mapping[str, str] | None = None,
+) -> KnowledgeRequest:
+    """Validate a call and build its body; only the fields that are set are sent.
+
+    ``prompt`` overrides ``question`` and ``content`` (api-docs 002), so with a prompt they
+    are checked but not sent.
+    """
+    checked_content = _check_fields(question, content, type, prompt, model, csi_level)
+    body: dict[str, Any] = {"prompt": prompt} if prompt is not None else {"question": question}
+    if prompt is None:
+        _set(body, "type", type)
+        _set(body, "content", checked_content)
+    _set(body, "model", model)
+    _set(body, "csi_level", csi_level)
+    if stream:
+        body["options"] = {"stream": True}
+    if extra_body:
+        body.update(extra_body)
+    return KnowledgeRequest(body, dict(extra_headers or {}), stream, model)
+
+
+def _check_fields(
+    question: Any, content: Any, type: Any, prompt: Any, model: Any, csi_level: Any
+) -> list[str] | None:
+    """Raise ``RequestValidationError`` for the first bad field; the content as a list."""
+    _optional_text("prompt", prompt)
+    _optional_text("question", question)
+    if prompt is None and question is None:
+        raise RequestValidationError(
+            "question", None, "a non-empty string", "Pass question=... (or prompt=...)."
+        )
+    checked_content = _content(content)
+    _optional_text("type", type)
+    _optional_text("model", model)
+    if csi_level is not None and csi_level not in CSI_LEVELS:
+        raise RequestValidationError("csi_level", csi_level, " or ".join(CSI_LEVELS))
+    return checked_content
+
+
+def _set(body: dict[str, Any], key: str, value: Any) -> None:
+    if value is not None:
+        body[key] = value
+
+
+def _optional_text(name: str, value: Any) -> None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise RequestValidationError(name, value, "a non-empty string (or None: not sent)")
+
+
+def _content(content: Any) -> list[str] | None:
+    if content is None:
+        return None
+    if isinstance(content, (str, bytes)) or not isinstance(content, Sequence):
+        raise RequestValidationError("content", content, "a list of strings (the passages)")
+    if not content:
+        raise RequestValidationError(
+            "content", content, "a non-empty list of strings", "Pass None to send no content."
+        )
+    for position, item in enumerate(content):
+        if not isinstance(item, str):
+            raise RequestValidationError(f"content[{position}]", item, "a string")
+    return list(content)
+
+
+# --------------------------------------------------------------------------- answers
+
+
+@dataclass(frozen=True)
+class KnowledgeResult:
+    """A knowledge-llm answer.
+
+    ``answer`` is the text of every ``result.data`` entry that has one, joined; ``data`` keeps
+    every entry; ``raw`` is the body (for a stream: its last frame); ``model`` is the model
+    that was asked for (None: the application's default).
+    """
+
+    answer: str
+    request_id: str | None = None
+    latency: float | None = None
+    data: list[dict[str, Any]] = field(default_factory=list)
+    raw: Any = None
+    model: str | None = None
+
+
+def parse_knowledge_body(
+    body: Any, headers: Mapping[str, str] | None = None, model: str | None = None
+) -> KnowledgeResult:
+    """The answer in a decoded, error-free body; ``ResponseDecodeError`` if it has none."""
+    entries = _data_entries(body)
+    if entries is None:
+        raise ResponseDecodeError(
+            f"the answer has no result.data list: {str(body)[:200]}", body=str(body)[:200]
+        )
+    return KnowledgeResult(
+        answer=_answer_text(entries),
+        request_id=request_id_of(body, headers),
+        latency=_latency(body),
+        data=[e for e in entries if isinstance(e, dict)],
+        raw=body,
+        model=model,
+    )
+
+
+def _data_entries(body: Any) -> list[Any] | None:
+    result = body.get("result") if isinstance(body, dict) else None
+    data = result.get("data") if isinstance(result, dict) else None
+    return data if isinstance(data, list) else None
+
+
+def _answer_text(entries: list[Any]) -> str:
+    return "".join(
+        e["answer"] for e in entries if isinstance(e, dict) and isinstance(e.get("answer"), str)
+    )
+
+
+def _latency(body: Any) -> float | None:
+    value = body.get("latency") if isinstance(body, dict) else None
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+# --------------------------------------------------------------------------- streams
+
+_JSON = json.JSONDecoder()
+_NON_SPACE = re.compile(r"[^ \t\r\n\ufeff]")
+_DATA = "data:"
+_DONE = "[done]"
+# Outside a JSON string only brackets and quotes matter; inside one, quotes and backslashes.
+_STRUCTURE = re.compile(r'["{}\[\]]')
+_IN_STRING = re.compile(r'["\\]')
+# SSE lines other than data: ``event:``, ``id:``, ``retry:`` and ``:`` comments.
+_SSE_FIELD = re.compile(r"(event|id|retry)?:", re.IGNORECASE)
+
+
+class _FrameSplitter:
+    """Text in, complete JSON values out; finds where each value ends without re-parsing."""
+
+    __slots__ = (
+        "_depth",
+        "_escape",
+        "_fresh",
+        "_in_string",
+        "_in_value",
+        "_pos",
+        "_scan",
+        "_start",
+        "done",
+        "event",
+        "text",
+    )
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.done = False
+        #: The SSE ``event:`` name that applies to the next value.
+        self.event = ""
+        self._pos = self._start = self._scan = self._depth = 0
+        self._in_value = self._in_string = self._escape = self._fresh = False
+
+    def values(self, final: bool = False) -> list[Any]:
+        """Every value completed in the text so far (``final``: the text is all there is)."""
+        values: list[Any] = []
+        while not self.done:
+            if self._in_value:
+                whole = self._whole_value() if self._fresh else None
+                if whole is not None:
+                    values.append(whole)
+                    continue
+                end = self._value_end()
+                if end < 0:
+                    break
+                values.append(self._take_value(end))
+            elif not self._next_token(final):
+                break
+        self._compact()
+        return values
+
+    @property
+    def pending(self) -> bool:
+        """Whether a value has started and not ended."""
+        return self._in_value
+
+    def _compact(self) -> None:
+        # Drop the consumed text once per feed (not once per frame: a whole body may come at once).
+        cut = self._start if self._in_value else self._pos
+        if cut:
+            self.text = self.text[cut:]
+            self._pos -= cut
+            self._start -= cut
+            self._scan -= cut
+
+    def _next_token(self, final: bool) -> bool:
+        found = _NON_SPACE.search(self.text, self._pos)
+        self._pos = found.start() if found else len(self.text)
+        if found is None:
+            return False
+        head = self.text[self._pos : self._pos + len(_DONE)].lower()
+        if head[0] == "{" or (head[0] == "[" and not _DONE.startswith(head)):
+            self._start_value()
+        elif head.startswith(_DATA):
+            self._pos += len(_DATA)
+        elif head.startswith(_DONE):
+            self.done = True
+            return False
+        elif not final and (_DATA.startswith(head) or _DONE.startswith(head)):
+            return False  # a prefix of "data:" or "[DONE]": wait for the rest
+        else:
+            return self._field_line(final)
+        return True
+
+    def _field_line(self, final: bool) -> bool:
+        end = self.text.find("\n", self._pos)
+        if end < 0 and not final:
+            return False
+        line = self.text[self._pos :] if end < 0 else self.text[self._pos : end]
+        match = _SSE_FIELD.match(line)
+        if match is None:
+            raise ResponseDecodeError(f"a stream line is not a frame: {line[:200]!r}", body=line)
+        if (match.group(1) or "").lower() == "event":
+            self.event = line[match.end() :].strip()
+        self._pos = len(self.text) if end < 0 else end + 1
+        return True
+
+    def _start_value(self) -> None:
+        self._in_value = self._fresh = True
+        self._start = self._scan = self._pos
+        self._depth = 0
+        self._in_string = self._escape = False
+
+    def _whole_value(self) -> Any:
+        # Fast path: a value that came whole decodes at C speed; otherwise it is scanned.
+        self._fresh = False
+        try:
+            value, end = _JSON.raw_decode(self.text, self._start)
+        except ValueError:
+            return None
+        self._in_value, self._pos = False, end
+        return value
+
+    def _value_end(self) -> int:
+        """The index just past the current value, or -1 while it is incomplete."""
+        text, position = self.text, self._scan
+        if self._escape:
+            if position >= len(text):
+                return -1  # the escaped character has not arrived yet
+            position, self._escape = position + 1, False
+        while True:
+            pattern = _IN_STRING if self._in_string else _STRUCTURE
+            match = pattern.search(text, position)
+            if match is None:
+                self._scan = len(text)
+                return -1
+            char, position = match.group(), match.end()
+            if self._in_string:
+                if char == '"':
+                    self._in_string = False
+                elif position >= len(text):
+                    self._scan, self._escape = position, True
+                    return -1
+                else:
+                    position += 1  # the escaped character
+            elif char == '"':
+                self._in_string = True
+            else:
+                self._depth += 1 if char in "{[" else -1
+                if self._depth == 0:
+                    return position
+
+    def _take_value(self, end: int) -> Any:
+        raw = self.text[self._start : end]
+        self._in_value, self._pos = False, end
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ResponseDecodeError(
+                f"a stream frame is not JSON: {raw[:200]!r}", body=raw[:200]
+            ) from None
+
+
+class KnowledgeStreamDecoder:
+    """Bytes of a knowledge-llm stream in, new pieces of the answer out.
+
+    A frame whose answer starts with everything received so far is taken as the whole answer
+    so far (cumulative) and yields only its new tail; any other frame is the next piece.
+    """
+
+    __slots__ = (
+        "_extra",
+        "_frames",
+        "_length",
+        "_splitter",
+        "_utf8",
+        "latency",
+        "model",
+        "raw",
+        "request_id",
+    )
+
+    def __init__(self, request_id: str | None = None, model: str | None = None) -> None:
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._splitter = _FrameSplitter()
+        self._frames: list[str] = []
+        self._length = 0
+        self._extra: list[dict[str, Any]] = []
+        self.request_id = request_id
+        self.latency: float | None = None
+        self.raw: Any = None
+        self.model = model
+
+    @property
+    def done(self) -> bool:
+        """Whether ``[DONE]`` was received."""
+        return self._splitter.done
+
+    @property
+    def answer(self) -> str:
+        """The answer received so far."""
+        if len(self._frames) > 1:
+            self._frames[:] = ["".join(self._frames)]  # joined once per read, not per frame
+        return self._frames[0] if self._frames else ""
+
+    def feed(self, data: bytes) -> list[str]:
+        """The new pieces of the answer completed by ``data``; raises a frame's error."""
+        if self.done:
+            return []
+        self._splitter.text += self._utf8.decode(data)
+        return self._pieces(self._splitter.values())
+
+    def finish(self) -> list[str]:
+        """The last pieces at the end of the body; raises if it ends inside a frame or is empty."""
+        if not self.done:
+            self._splitter.text += self._utf8.decode(b"", final=True)
+        pieces = self._pieces(self._splitter.values(final=True))
+        if self._splitter.pending:
+            raise self.broken(StreamError("the stream ended in the middle of a frame"))
+        if self.raw is None and not self.done:
+            raise ResponseDecodeError("the stream ended before any answer frame")
+        return pieces
+
+    def feed_body(self, body: Any) -> list[str]:
+        """The answer of a service that replied to a stream request with one JSON body."""
+        parse_knowledge_body(body)  # a body without result.data is a decode error
+        pieces = self._pieces([body])
+        self._splitter.done = True
+        return pieces
+
+    def result(self) -> KnowledgeResult:
+        """The ``KnowledgeResult`` of everything received so far."""
+        return KnowledgeResult(
+            answer=self.answer,
+            request_id=self.request_id,
+            latency=self.latency,
+            data=[{"answer": self.answer, "type": "text"}, *self._extra],
+            raw=self.raw,
+            model=self.model,
+        )
+
+    def broken(self, cause: OpenSearchLLMError) -> OpenSearchLLMError:
+        """The error to raise for ``cause``: itself if no text came yet, else a ``StreamError``."""
+        if not self.answer:
+            return cause
+        if isinstance(cause, StreamError):
+            cause.partial = self.result()
+            return cause
+        return StreamError(
+            f"the stream broke after it started: {cause}", partial=self.result(), cause=cause
+        )
+
+    def _pieces(self, frames: list[Any]) -> list[str]:
+        pieces = []
+        for frame in frames:
+            piece = self._frame(frame)
+            if piece:
+                self._frames.append(piece)
+                self._length += len(piece)
+                pieces.append(piece)
+        return pieces
+
+    def _frame(self, frame: Any) -> str:
+        event, self._splitter.event = self._splitter.event, ""
+        if event.lower() == "error":
+            raise _event_error(frame)
+        if not isinstance(frame, dict):
+            raise ResponseDecodeError(f"a stream frame is not an object: {str(frame)[:200]}")
+        error = error_from_body(200, frame)
+        if error is not None:
+            raise error
+        self.raw = frame
+        self.request_id = self.request_id or request_id_of(frame)
+        self.latency = _latency(frame) if "latency" in frame else self.latency
+        entries = _data_entries(frame) or []
+        self._keep_extra(entries)
+        text = _answer_text(entries)
+        if len(text) < self._length:
+            return text  # shorter than what came: it cannot repeat it, it is the next piece
+        return new_text(self.answer, text)
+
+    def _keep_extra(self, entries: list[Any]) -> None:
+        for entry in entries:
+            if isinstance(entry, dict) and "answer" not in entry and entry not in self._extra:
+                self._extra.append(entry)
+
+
+def new_text(received: str, frame_text: str) -> str:
+    """The text a frame adds: its tail if it repeats everything received (cumulative), else all."""
+    if received and frame_text.startswith(received):
+        return frame_text[len(received) :]
+    return frame_text
+
+
+def _event_error(value: Any) -> APIStatusError:
+    # An ``event: error`` frame is an error whatever shape its data has.
+    return error_from_body(500, value) or APIStatusError(str(value)[:200], status=500, body=value)
+
+
+# --------------------------------------------------------------------------- AccessKey signature
+
+
+@dataclass(frozen=True, init=False)
+class AccessKeyCredentials:
+    """An AccessKey pair for the ``OPENSEARCH`` signature; the secret never shows in a repr.
+
+    Example::
+
+        auth = AccessKeyCredentials("LTAI...", "secret")
+        KnowledgeClient(host=..., app="my_app", auth=auth)
+    """
+
+    access_key_id: str
+    access_key_secret: SecretStr = field(repr=False)
+
+    def __init__(self, access_key_id: str, access_key_secret: str | SecretStr) -> None:
+        secret = (
+            access_key_secret
+            if isinstance(access_key_secret, SecretStr)
+            else SecretStr(access_key_secret)
+        )
+        if not isinstance(access_key_id, str) or not access_key_id.strip():
+            raise RequestValidationError("access_key_id", access_key_id, "a non-empty string")
+        if not isinstance(secret.get_secret_value(), str) or not secret.get_secret_value():
+            raise RequestValidationError("access_key_secret", secret, "a non-empty string")
+        object.__setattr__(self, "access_key_id", access_key_id)
+        object.__setattr__(self, "access_key_secret", secret)
+
+
+def content_md5(body: bytes) -> str:
+    """The ``Content-MD5`` header: the hex MD5 of the exact body bytes ("" for no body)."""
+    return hashlib.md5(body).hexdigest() if body else ""
+
+
+def signature_date(moment: datetime) -> str:
+    """The ``Date`` header: UTC, ISO 8601 to the second, e.g. ``2019-02-25T10:09:57Z``."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def canonical_headers(headers: Mapping[str, str]) -> str:
+    """Each non-empty ``x-opensearch-*`` header as ``name:value`` + newline, lower-cased, sorted."""
+    chosen = {
+        name.lower(): str(value).strip()
+        for name, value in headers.items()
+        if name.lower().startswith(SIGNED_HEADER_PREFIX) and str(value).strip()
+    }
+    return "".join(f"{name}:{chosen[name]}\n" for name in sorted(chosen))
+
+
+def canonical_resource(url: str) -> str:
+    """The URL's path, percent-encoded except ``/``, and its query sorted by name."""
+    parts = urlsplit(url)
+    path = quote(parts.path or "/", safe="/%")
+    pairs = sorted(parse_qsl(parts.query, keep_blank_values=True))
+    query = "&".join(
+        quote(name, safe="") + (f"={quote(value, safe='')}" if value else "")
+        for name, value in pairs
+    )
+    return f"{path}?{query}" if query else path
+
+
+def string_to_sign(
+    method: str, md5: str, content_type: str, date: str, headers: str, resource: str
+) -> str:
+    """Method, Content-MD5, Content-Type and Date, each + newline; canonical headers; resource."""
+    return f"{method.upper()}\n{md5}\n{content_type}\n{date}\n{headers}{resource}"
+
+
+def signature(secret: SecretStr, text: str) -> str:
+    """``base64(hmac-sha1(secret, text))`` over UTF-8."""
+    digest = hmac.new(secret.get_secret_value().encode(), text.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def signed_headers(
+    credentials: AccessKeyCredentials,
+    *,
+    method: str,
+    url: str,
+    body: bytes,
+    date: str,
+    nonce: str,
+    headers: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The headers of an ``OPENSEARCH``-signed request.
+
+    ``headers`` are the other headers the request carries: their ``x-opensearch-*`` ones are
+    signed (a caller's own ``X-Opensearch-Nonce`` wins over ``nonce``).
+    """
+    given = headers or {}
+    signed = {k: v for k, v in given.items() if k.lower().startswith(SIGNED_HEADER_PREFIX)}
+    if not any(name.lower() == NONCE_HEADER.lower() for name in signed):
+        signed[NONCE_HEADER] = nonce
+    md5 = content_md5(body)
+    canonical = canonical_headers(signed)
+    resource = canonical_resource(url)
+    text = string_to_sign(method, md5, KNOWLEDGE_CONTENT_TYPE, date, canonical, resource)
+    return {
+        **signed,
+        "Content-MD5": md5,
+        "Content-Type": KNOWLEDGE_CONTENT_TYPE,
+        "Date": date,
+        "Authorization": f"{SIGNATURE_SCHEME} {credentials.access_key_id}:"
+        + signature(credentials.access_key_secret, text),
+    }

@@ -1,0 +1,138 @@
+r"""A local emulator of the service: compatible mode, the AI gateway and knowledge-llm.
+
+One ASGI 3 application (``Emulator().app``) serves the three dialects of ``api-docs/``:
+
+- ``POST /compatible-mode/v1/chat/completions``: OpenAI ``chat.completion`` bodies and SSE chunks.
+- ``POST /api/v1/chat/completions`` (AI gateway): the same, every body and every stream frame
+  wrapped as ``{"success": true, "code": "200", "message": "successful", "data": ...}``.
+- ``POST /v3/openapi/apps/{app}/actions/knowledge-llm``: ``{request_id, latency,
+  result: {data: [{answer, type: "text"}]}, errors: []}``; any ``app`` name is accepted.
+
+Use it in-process (``emu.transport()``, ``emu.async_transport()``: httpx transports, no sockets)
+or on a real socket (``with serve(emu) as server:``, uvicorn in a background thread)::
+
+    emu = Emulator()
+    client = httpx.Client(transport=emu.transport(), base_url="http://emulator.local")
+    with serve(emu) as server:
+        openai.OpenAI(api_key="sk-test", base_url=server.compatible_base_url)
+
+Authentication: ``Authorization: Bearer <key>``; with ``Emulator(api_key=None)`` any non-empty key
+works, else only that one. Otherwise 401 ``invalid_api_key``.
+
+Replies (deterministic; a *token* is a whitespace-separated word)
+------------------------------------------------------------------
+- Content: ``"You said: " + <text of the last user message>`` (list contents: their text parts
+  joined by spaces). Choice ``i >= 1`` of ``n`` appends ``" (choice {i+1})"``.
+- After ``tool`` messages that end the conversation: ``"Tool results: <name> returned <content>"``
+  for each, joined by ``"; "`` (the name comes from ``name`` or the matching ``tool_call_id``).
+- ``stop``: the content is cut before the earliest stop string (``finish_reason: "stop"``); then
+  ``max_tokens`` / ``max_completion_tokens`` keep the first N tokens (``finish_reason: "length"``).
+- ``response_format``: ``json_object`` answers ``{"reply": <content>}``; ``json_schema`` answers
+  a sample value of the schema (see below).
+- Thinking (when ``opensearch_llm._profiles`` says the model thinks for this ``enable_thinking``):
+  ``reasoning_content`` is ``"Let me think about: " + <last user text>``, cut to
+  ``thinking_budget`` tokens; streamed before the content; counted in
+  ``usage.completion_tokens_details.reasoning_tokens``.
+- Usage: ``prompt_tokens`` = tokens of every message's text; ``completion_tokens`` = reasoning +
+  content + tool calls (``"<name> <arguments>"``) over all choices; ``total_tokens`` = the sum.
+- Ids: ``x-request-id`` header on every response and ``request_id`` in every error body;
+  completion id ``chatcmpl-<request id>``; request ids restart with ``emu.reset()``.
+- Streams: ``data: {...}\n\n`` frames per choice: ``{"role": "assistant", "content": ""}``, one
+  frame per reasoning token, one per content token (each token with its leading whitespace), tool
+  call fragments, a frame with ``finish_reason`` (delta ``{"content": ""}``); then, when
+  ``stream_options.include_usage`` is true, a usage-only chunk with ``choices: []``; then
+  ``data: [DONE]``.
+
+Tools
+-----
+With ``tools`` offered, the reply is tool calls (``finish_reason: "tool_calls"``, content ``""``)
+when ``tool_choice`` names a function (that one), or is ``required`` (the tools the last user
+message mentions, else the first tool), or is ``auto``/absent and the last user message mentions
+tool names as words: one call per mentioned tool, in order of mention (parallel calls), only the
+first when ``parallel_tool_calls`` is false. ``tool_choice: "none"`` never calls; after tool
+results (the conversation ends with ``tool`` messages) ``auto`` answers in text.
+Arguments are a sample of the tool's ``parameters`` schema: every property; strings
+``"sample <property>"`` (or a value of their ``format``), integers 1 and numbers 1.5 moved into
+their bounds, booleans true, first ``enum``/``anyOf``/``oneOf`` option, ``minItems`` (at least
+one) array items, local ``$ref``\s followed. Streamed like the service: the first fragment of a
+call has ``id``, ``type`` and ``function.name`` (arguments ``""``); later ones ``"id": ""`` and
+``function: {"arguments": <piece>}``; arguments come in 3 pieces; calls differ by ``index``.
+
+Validation (400 ``invalid_parameter_error`` with ``param``, unless said otherwise)
+----------------------------------------------------------------------------------
+Roles system/user/assistant/tool, system only first; non-empty content (an assistant message
+with ``tool_calls`` may be empty); ``tool`` messages need ``tool_call_id``; temperature [0, 2),
+top_p (0, 1], presence/frequency penalty [-2, 2], n 1-4, max_tokens and max_completion_tokens
+1..the model's ``max_output``, seed >= 0, thinking_budget >= 1; stop a string or strings; tools as
+OpenAI function tools (and only for models whose profile has ``tools``); ``tool_choice`` auto,
+none, required or a function among the tools; ``json_object`` needs the word "json" in the
+messages. Unknown model: 404 ``model_not_found`` (known: every ``PROFILES`` name, their dated,
+``-latest`` and ``-us`` variants, and ``fault/...``). Thinking rules: a ``stream_only`` model, or
+a model thinking for this request (thinking-only models, hybrid ones whose ``thinking_default``
+is on unless ``enable_thinking: false``, any with ``enable_thinking: true``), rejects a
+non-streamed call; thinking with ``tool_choice`` ``required`` or a named function is rejected.
+Unknown paths: 404 ``not_found``; other methods than POST: 405.
+Error bodies: compatible mode ``{"error": {message, type, param, code}, "request_id"}``; gateway
+``{"success": false, "code", "message", "data": null, "request_id"}`` with the same HTTP status;
+knowledge-llm ``{request_id, latency, status: "FAIL", result: {data: []}, errors: [{code,
+message}]}``.
+
+knowledge-llm
+-------------
+``question`` (required unless ``prompt``), ``content`` (list of strings), ``prompt`` (overrides
+both), ``options.stream``, ``csi_level`` (none | loose), ``model`` (any). Answer:
+``"Answer to: <prompt>"``, or ``"Answer to: <question>"`` + ``" | Sources: <c1> | <c2>..."`` when
+there is content. Streamed: one SSE ``data:`` frame per answer token, each a full response object
+whose answer is that piece (no ``[DONE]``; the stream ends with the body). With ``csi_level:
+"loose"``, input containing ``[restricted]`` is blocked: HTTP 200, ``status: "FAIL"``,
+``errors: [{"code": "data_inspection_failed", ...}]``.
+
+Faults
+------
+Chosen per request, first match wins:
+
+1. header ``X-Emulator-Fault: <name>``, parameters in ``X-Emulator-Fault-After: <frames>``
+   (default 2), ``X-Emulator-Delay: <seconds>``, ``X-Emulator-Retry-After: <seconds>``
+   (default 1), ``X-Emulator-Status: <code>`` (overrides an error fault's status);
+2. model ``fault/<name>``, parameters as a query: ``fault/stall?after=3&delay=0.5`` (for clients
+   that cannot add headers; the request is otherwise answered as a model without thinking);
+3. ``emu.script_faults(["503", Fault("reset-mid-stream", after=3), None])``: one per request, in
+   order (``None`` = no fault), e.g. "fail twice, then succeed";
+4. ``Emulator(fault_rate={"503": 0.1}, seed=7)``: random faults with these probabilities.
+
+Names (``_`` and ``-`` are the same): ``429`` (with ``Retry-After``), ``500``, ``502``,
+``503``, ``504``, ``insufficient-quota`` (429), ``data-inspection-failed`` (400),
+``flat-error`` (400 ``{"code", "message", "request_id"}``), ``html`` (502 text/html page),
+``error-200``/``success-false``/``knowledge-errors`` (the dialect's error body under HTTP 200:
+``{"error": ...}``, ``success: false``, ``errors[]`` with ``status: FAIL``), ``reset`` (the
+connection is reset before any response), ``reset-mid-stream`` (after ``after`` frames, or half
+a non-streamed body), ``stall`` (likewise, then nothing for ``delay`` seconds, default 10, then a
+reset), ``error-frame`` (after ``after`` frames a ``data: {"error": ...}`` frame in the dialect's
+error shape ends the stream; non-streamed: as ``error-200``), ``no-done`` (no ``data: [DONE]``),
+``slow-first-byte`` (the head waits ``delay`` seconds, default 1), ``malformed-json`` (a broken
+frame after ``after`` frames; non-streamed: half a JSON body), ``content-filter`` (half the
+content, ``finish_reason: "content_filter"``; knowledge-llm: blocked), ``knowledge-cumulative``
+(each knowledge-llm frame carries the whole answer so far), ``sse-no-space`` (``data:{...}``).
+Error faults answer before authentication and validation; faults that bend a reply apply only to
+a successful one. In-process transports honour delays with real sleeps, raise ``httpx.ReadTimeout``
+when the time without bytes exceeds the request's read timeout, and ``httpx.ReadError`` on a reset.
+
+Request log: ``emu.requests`` (``RecordedRequest(method, path, headers, json, body)``, the
+``authorization`` header redacted), ``emu.request_count``, ``emu.reset()``.
+"""
+
+from opensearch_llm.emulator._core import Emulator, RecordedRequest
+from opensearch_llm.emulator._faults import FAULTS, Fault, FaultError
+from opensearch_llm.emulator._server import EmulatorServer, serve
+
+FAULT_NAMES: tuple[str, ...] = tuple(FAULTS)
+
+__all__ = [
+    "FAULT_NAMES",
+    "Emulator",
+    "EmulatorServer",
+    "Fault",
+    "FaultError",
+    "RecordedRequest",
+    "serve",
+]

@@ -1,0 +1,498 @@
+"""knowledge-llm: an answer summarised from passages, or to a direct prompt; sync and async.
+
+``POST {host}/v3/openapi/apps/{app}/actions/knowledge-llm`` (api-docs 002). The pure work
+(bodies, answers, the tolerant stream parser, the ``OPENSEARCH`` signature) is in
+``_knowledge``; sending, retries and timeouts are the transport's, as for chat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+import weakref
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+import httpx
+from pydantic import SecretStr
+from typing_extensions import Self, Unpack
+
+from opensearch_llm._config import (
+    DEFAULT_MAX_RETRIES,
+    KNOWLEDGE_HOST_ENV_VAR,
+    ClientConfig,
+    Timeouts,
+    resolve_api_key,
+)
+from opensearch_llm._errors import OpenSearchLLMError, RequestValidationError, StreamError
+from opensearch_llm._knowledge import (
+    AccessKeyCredentials,
+    KnowledgeParams,
+    KnowledgeRequest,
+    KnowledgeResult,
+    KnowledgeStreamDecoder,
+    build_knowledge_request,
+    knowledge_url,
+    parse_knowledge_body,
+    resolve_host,
+    signature_date,
+    signed_headers,
+    validate_app,
+)
+from opensearch_llm._transport import AsyncTransport, OpenStream, SyncTransport
+from opensearch_llm._wire import encode_json, request_id_of
+from opensearch_llm.chat import make_config
+
+__all__ = [
+    "KNOWLEDGE_HOST_ENV_VAR",
+    "AccessKeyCredentials",
+    "AsyncKnowledgeClient",
+    "AsyncKnowledgeStream",
+    "KnowledgeAuth",
+    "KnowledgeClient",
+    "KnowledgeClientCache",
+    "KnowledgeParams",
+    "KnowledgeResult",
+    "KnowledgeStream",
+]
+
+#: ``"bearer"`` (the API key) or an AccessKey pair for the ``OPENSEARCH`` signature.
+KnowledgeAuth = Literal["bearer"] | AccessKeyCredentials
+
+# With AccessKey auth every request carries its own signed Authorization header, which replaces
+# the transport's Bearer one; the config still needs a key, so it gets this unused placeholder.
+_UNUSED_KEY = SecretStr("unused-with-access-key-auth")
+
+
+def _credentials(auth: Any) -> AccessKeyCredentials | None:
+    if isinstance(auth, AccessKeyCredentials):
+        return auth
+    if auth == "bearer":
+        return None
+    # Never echo the value: a key or a secret passed here by mistake must not reach a log.
+    raise RequestValidationError(
+        "auth", f"<{type(auth).__name__}>", "'bearer' or AccessKeyCredentials(id, secret)"
+    )
+
+
+def _nonce(now: datetime) -> str:
+    # The documented form: a 10-digit timestamp in seconds and random digits.
+    return f"{int(now.timestamp())}{secrets.randbelow(900_000) + 100_000}"
+
+
+class _KnowledgeClientBase:
+    _config: ClientConfig
+
+    def __init__(
+        self,
+        api_key: str | SecretStr | None = None,
+        *,
+        host: str | None = None,
+        app: str | None = None,
+        timeout: float | Timeouts | None = None,
+        connect_timeout: float | None = None,
+        stream_idle_timeout: float | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        default_headers: Mapping[str, str] | None = None,
+        auth: KnowledgeAuth = "bearer",
+    ) -> None:
+        self._app = validate_app(app)
+        self._credentials = _credentials(auth)
+        key = _UNUSED_KEY if self._credentials else resolve_api_key(api_key)
+        self._config = make_config(
+            key,
+            resolve_host(host),
+            None,
+            timeout,
+            connect_timeout,
+            stream_idle_timeout,
+            max_retries,
+            default_headers,
+        )
+        self._url = knowledge_url(self._config.base_url, self._app)
+
+    @property
+    def host(self) -> str:
+        """The endpoint requests go to."""
+        return self._config.base_url
+
+    @property
+    def app(self) -> str:
+        """The application (app group) name."""
+        return self._app
+
+    @property
+    def url(self) -> str:
+        """``{host}/v3/openapi/apps/{app}/actions/knowledge-llm``."""
+        return self._url
+
+    def __repr__(self) -> str:
+        auth = "access_key" if self._credentials else "bearer"
+        return f"{type(self).__name__}(host={self.host!r}, app={self._app!r}, auth={auth!r})"
+
+    def _prepare(
+        self,
+        question: str | None,
+        content: Sequence[str] | None,
+        params: KnowledgeParams,
+        *,
+        stream: bool,
+    ) -> tuple[KnowledgeRequest, bytes, dict[str, str]]:
+        request = build_knowledge_request(
+            question=question, content=content, stream=stream, **params
+        )
+        body = encode_json(request.payload)
+        return request, body, self._headers(body, request.headers)
+
+    def _headers(self, body: bytes, extra: dict[str, str]) -> dict[str, str]:
+        if self._credentials is None:
+            return extra
+        now = datetime.now(timezone.utc)
+        signed = signed_headers(
+            self._credentials,
+            method="POST",
+            url=self._url,
+            body=body,
+            date=signature_date(now),
+            nonce=_nonce(now),
+            headers={**self._config.default_headers, **extra},
+        )
+        return {**extra, **signed}
+
+
+class KnowledgeClient(_KnowledgeClientBase):
+    """knowledge-llm, synchronous; one pooled ``httpx.Client`` per instance.
+
+    The API key comes from ``api_key``, else ``OPENSEARCH_LLM_API_KEY``, else
+    ``DASHSCOPE_API_KEY``; the host from ``host``, else ``OPENSEARCH_LLM_KNOWLEDGE_HOST``.
+    ``auth=AccessKeyCredentials(id, secret)`` signs requests instead (``OPENSEARCH`` scheme).
+
+    Example::
+
+        with KnowledgeClient(host="http://xxx.opensearch.aliyuncs.com", app="my_app") as kb:
+            result = kb.answer("what is OpenSearch", ["OpenSearch is ...", "Havenask is ..."])
+            print(result.answer, result.request_id)
+            with kb.stream("what is OpenSearch", ["..."]) as stream:
+                for piece in stream:
+                    print(piece, end="")
+    """
+
+    def __init__(
+        self,
+        api_key: str | SecretStr | None = None,
+        *,
+        http_client: httpx.Client | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(api_key, **options)
+        self._transport = SyncTransport(self._config, http_client)
+
+    def answer(
+        self,
+        question: str | None = None,
+        content: Sequence[str] | None = None,
+        **params: Unpack[KnowledgeParams],
+    ) -> KnowledgeResult:
+        """The answer to ``question`` from the ``content`` passages (or to ``prompt=``)."""
+        request, body, headers = self._prepare(question, content, params, stream=False)
+        answer, response_headers = self._transport.post_json(self._url, body, headers)
+        return parse_knowledge_body(answer, response_headers, request.model)
+
+    def stream(
+        self,
+        question: str | None = None,
+        content: Sequence[str] | None = None,
+        **params: Unpack[KnowledgeParams],
+    ) -> KnowledgeStream:
+        """A stream of the answer's new text; validated now, sent when entered or iterated."""
+        request, body, headers = self._prepare(question, content, params, stream=True)
+        return KnowledgeStream(
+            lambda: self._transport.open_stream(self._url, body, headers), request.model
+        )
+
+    def close(self) -> None:
+        """Close the connection pool (unless the ``http_client`` was passed in)."""
+        self._transport.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class AsyncKnowledgeClient(_KnowledgeClientBase):
+    """knowledge-llm, asynchronous; one pooled ``httpx.AsyncClient`` per instance.
+
+    Example::
+
+        async with AsyncKnowledgeClient(app="my_app") as kb:
+            result = await kb.answer("what is OpenSearch", ["OpenSearch is ..."])
+            async with kb.stream(prompt="Say hello") as stream:
+                async for piece in stream:
+                    print(piece, end="")
+    """
+
+    def __init__(
+        self,
+        api_key: str | SecretStr | None = None,
+        *,
+        http_client: httpx.AsyncClient | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(api_key, **options)
+        self._transport = AsyncTransport(self._config, http_client)
+
+    async def answer(
+        self,
+        question: str | None = None,
+        content: Sequence[str] | None = None,
+        **params: Unpack[KnowledgeParams],
+    ) -> KnowledgeResult:
+        """The answer to ``question`` from the ``content`` passages (or to ``prompt=``)."""
+        request, body, headers = self._prepare(question, content, params, stream=False)
+        answer, response_headers = await self._transport.post_json(self._url, body, headers)
+        return parse_knowledge_body(answer, response_headers, request.model)
+
+    def stream(
+        self,
+        question: str | None = None,
+        content: Sequence[str] | None = None,
+        **params: Unpack[KnowledgeParams],
+    ) -> AsyncKnowledgeStream:
+        """A stream of the answer's new text; validated now, sent when entered or iterated."""
+        request, body, headers = self._prepare(question, content, params, stream=True)
+        return AsyncKnowledgeStream(
+            lambda: self._transport.open_stream(self._url, body, headers), request.model
+        )
+
+    async def aclose(self) -> None:
+        """Close the connection pool (unless the ``http_client`` was passed in)."""
+        await self._transport.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+
+class _StreamBase:
+    def __init__(self, model: str | None) -> None:
+        self._decoder = KnowledgeStreamDecoder(model=model)
+        self._open: OpenStream | None = None
+        self._started = False
+        self._closed = False
+
+    @property
+    def request_id(self) -> str | None:
+        """The service's request id, once known."""
+        return self._decoder.request_id
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The response headers, once the response has started."""
+        return self._open.headers if self._open is not None else {}
+
+    @property
+    def text(self) -> str:
+        """The answer received so far."""
+        return self._decoder.answer
+
+    def result(self) -> KnowledgeResult:
+        """The ``KnowledgeResult`` of everything received so far (the whole one at the end)."""
+        return self._decoder.result()
+
+    def _opened(self, opened: OpenStream) -> OpenStream:
+        self._open = opened
+        self._decoder.request_id = request_id_of(None, opened.headers)
+        return opened
+
+    def _claim(self) -> None:
+        if self._started or self._closed:
+            raise StreamError("a stream can be iterated only once", partial=self.result())
+        self._started = True
+
+    def _broken(self, error: OpenSearchLLMError) -> OpenSearchLLMError:
+        return self._decoder.broken(error)
+
+
+class KnowledgeStream(_StreamBase):
+    """A streamed answer: iterate it for the new text; use it in ``with`` to close it surely.
+
+    A break after text arrived raises ``StreamError`` whose ``partial`` is the
+    ``KnowledgeResult`` so far.
+    """
+
+    def __init__(self, opener: Callable[[], OpenStream], model: str | None = None) -> None:
+        super().__init__(model)
+        self._opener = opener
+
+    def __enter__(self) -> Self:
+        self._ensure_open()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[str]:
+        self._claim()
+        return self._pieces()
+
+    def collect(self) -> KnowledgeResult:
+        """Read the rest of the stream; the whole ``KnowledgeResult``."""
+        for _ in self:
+            pass
+        return self.result()
+
+    def close(self) -> None:
+        """Release the connection; safe to call more than once."""
+        self._closed = True
+        if self._open is not None:
+            self._open.close()
+
+    def _ensure_open(self) -> OpenStream:
+        if self._open is None:
+            if self._closed:
+                raise StreamError("the stream was closed before it was opened")
+            return self._opened(self._opener())
+        return self._open
+
+    def _pieces(self) -> Iterator[str]:
+        decoder = self._decoder
+        try:
+            opened = self._ensure_open()
+            if opened.body is not None:
+                yield from decoder.feed_body(opened.body)
+                return
+            for data in opened.iter_bytes():
+                yield from decoder.feed(data)
+                if decoder.done:
+                    return
+            yield from decoder.finish()
+        except OpenSearchLLMError as error:
+            broken = self._broken(error)
+            if broken is error:
+                raise
+            raise broken from error
+        finally:
+            self.close()
+
+
+class AsyncKnowledgeStream(_StreamBase):
+    """A streamed answer: ``async for`` its new text; ``async with`` closes it surely."""
+
+    def __init__(
+        self, opener: Callable[[], Coroutine[Any, Any, OpenStream]], model: str | None = None
+    ) -> None:
+        super().__init__(model)
+        self._opener = opener
+
+    async def __aenter__(self) -> Self:
+        await self._ensure_open()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        self._claim()
+        return self._pieces()
+
+    async def collect(self) -> KnowledgeResult:
+        """Read the rest of the stream; the whole ``KnowledgeResult``."""
+        async for _ in self:
+            pass
+        return self.result()
+
+    async def aclose(self) -> None:
+        """Release the connection; safe to call more than once."""
+        self._closed = True
+        if self._open is not None:
+            await self._open.aclose()
+
+    async def _ensure_open(self) -> OpenStream:
+        if self._open is None:
+            if self._closed:
+                raise StreamError("the stream was closed before it was opened")
+            return self._opened(await self._opener())
+        return self._open
+
+    async def _pieces(self) -> AsyncIterator[str]:
+        decoder = self._decoder
+        try:
+            opened = await self._ensure_open()
+            if opened.body is not None:
+                for piece in decoder.feed_body(opened.body):
+                    yield piece
+                return
+            async for data in opened.aiter_bytes():
+                for piece in decoder.feed(data):
+                    yield piece
+                if decoder.done:
+                    return
+            for piece in decoder.finish():
+                yield piece
+        except OpenSearchLLMError as error:
+            broken = self._broken(error)
+            if broken is error:
+                raise
+            raise broken from error
+        finally:
+            await self.aclose()
+
+
+class KnowledgeClientCache:
+    """For adapters: a sync client and one async client per event loop, made on first use.
+
+    Pooled connections belong to the event loop that opened them (``asyncio.run``, notebooks
+    and test runners each bring their own), so the async client is remade when the loop
+    changes. Copies and unpickled copies start empty.
+    """
+
+    __slots__ = ("_async", "_lock", "_loop", "_sync")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sync: KnowledgeClient | None = None
+        self._async: AsyncKnowledgeClient | None = None
+        self._loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
+
+    def sync(self, make: Callable[[], KnowledgeClient]) -> KnowledgeClient:
+        """The sync client, made with ``make`` the first time."""
+        with self._lock:
+            if self._sync is None:
+                self._sync = make()
+            return self._sync
+
+    def async_(self, make: Callable[[], AsyncKnowledgeClient]) -> AsyncKnowledgeClient:
+        """The running loop's async client, made with ``make`` when there is none yet."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._async is None or self._loop is None or self._loop() is not loop:
+                self._async = make()
+                self._loop = weakref.ref(loop)
+            return self._async
+
+    def close(self) -> None:
+        """Close the sync client (an injected ``http_client`` is left open)."""
+        client, self._sync = self._sync, None
+        if client is not None:
+            client.close()
+
+    async def aclose(self) -> None:
+        """Close the async client (an injected ``http_client`` is left open)."""
+        client, self._async = self._async, None
+        if client is not None:
+            await client.aclose()
+
+    def __copy__(self) -> KnowledgeClientCache:
+        return KnowledgeClientCache()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> KnowledgeClientCache:
+        return KnowledgeClientCache()
+
+    def __reduce__(self) -> tuple[type[KnowledgeClientCache], tuple[()]]:
+        return (KnowledgeClientCache, ())

@@ -1,0 +1,315 @@
+"""LangChain: ``OpenSearchKnowledgeRetriever`` and ``OpenSearchKnowledgeRunnable`` on the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.exceptions import ModelError
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import RunnableLambda, RunnablePassthrough
+from langchain_tests.integration_tests import RetrieversIntegrationTests
+
+from langchain_opensearch_llm._errors import (
+    OpenSearchLLMContentFilterError,
+    OpenSearchLLMStreamError,
+)
+from langchain_opensearch_llm.retrievers import (
+    OpenSearchKnowledgeRetriever,
+    OpenSearchKnowledgeRunnable,
+)
+from opensearch_llm import MissingAPIKeyError, RequestValidationError, StreamError
+from opensearch_llm.emulator import Emulator
+
+from .support import APP, KEY
+
+HOST = "http://emulator.local"
+SECRET = "access-SECRET-langchain-77"
+DOCS = [Document("OpenSearch is a search service", metadata={"id": 1}), Document("Havenask")]
+SUMMARY = "Answer to: what is it | Sources: OpenSearch is a search service | Havenask"
+
+
+class FixedRetriever(BaseRetriever):
+    """An inner retriever that always finds the same documents."""
+
+    docs: list[Document]
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        return list(self.docs)
+
+
+def settings(emulator: Emulator, **extra: Any) -> dict[str, Any]:
+    return {
+        "app": APP,
+        "host": HOST,
+        "api_key": KEY,
+        "http_client": httpx.Client(transport=emulator.transport()),
+        "http_async_client": httpx.AsyncClient(transport=emulator.async_transport()),
+        **extra,
+    }
+
+
+@pytest.fixture
+def emulator() -> Emulator:
+    return Emulator()
+
+
+@pytest.fixture
+def retriever(emulator: Emulator) -> OpenSearchKnowledgeRetriever:
+    return OpenSearchKnowledgeRetriever(**settings(emulator, retriever=FixedRetriever(docs=DOCS)))
+
+
+def _check_answer(documents: list[Document], model: str | None = None) -> None:
+    assert len(documents) == 1
+    answer = documents[0]
+    assert answer.page_content == SUMMARY
+    assert answer.metadata["request_id"] and answer.metadata["latency"] is not None
+    assert answer.metadata["model"] == model
+    assert answer.metadata["source_documents"] == DOCS
+    assert answer.metadata["data"] == [{"answer": SUMMARY, "type": "text"}]
+
+
+def test_retriever_sync(retriever: OpenSearchKnowledgeRetriever, emulator: Emulator) -> None:
+    _check_answer(retriever.invoke("what is it"))
+    assert emulator.requests[0].json["content"] == [d.page_content for d in DOCS]
+
+
+async def test_retriever_async(retriever: OpenSearchKnowledgeRetriever, emulator: Emulator) -> None:
+    _check_answer(await retriever.ainvoke("what is it"))
+    await retriever.aclose()
+
+
+def test_retriever_fixed_content_model_and_csi(emulator: Emulator) -> None:
+    kb = OpenSearchKnowledgeRetriever(
+        **settings(emulator, content=["fixed one", "  "], model="qwen-turbo", csi_level="none")
+    )
+    answer = kb.invoke("q")[0]
+    assert answer.page_content == "Answer to: q | Sources: fixed one"
+    assert answer.metadata["model"] == "qwen-turbo" and answer.metadata["source_documents"] == []
+    assert emulator.requests[0].json == {
+        "question": "q",
+        "type": "text",
+        "content": ["fixed one"],  # blank passages carry nothing: dropped
+        "model": "qwen-turbo",
+        "csi_level": "none",
+    }
+
+
+def test_retriever_without_passages_sends_the_question_alone(emulator: Emulator) -> None:
+    kb = OpenSearchKnowledgeRetriever(**settings(emulator, retriever=FixedRetriever(docs=[])))
+    assert kb.invoke("q")[0].page_content == "Answer to: q"
+    assert "content" not in emulator.requests[0].json
+
+
+def test_retriever_in_an_lcel_chain(retriever: OpenSearchKnowledgeRetriever) -> None:
+    chain = retriever | RunnableLambda(lambda docs: docs[0].page_content.upper())
+    assert chain.invoke("what is it") == SUMMARY.upper()
+    assert chain.batch(["what is it", "what is it"]) == [SUMMARY.upper()] * 2
+
+
+async def test_retriever_in_an_lcel_chain_async(retriever: OpenSearchKnowledgeRetriever) -> None:
+    chain = retriever | RunnableLambda(lambda docs: docs[0].page_content)
+    assert await chain.ainvoke("what is it") == SUMMARY
+    assert await chain.abatch(["what is it"] * 3) == [SUMMARY] * 3
+
+
+def test_errors_are_langchain_flavoured(emulator: Emulator) -> None:
+    kb = OpenSearchKnowledgeRetriever(**settings(emulator, csi_level="loose"))
+    with pytest.raises(OpenSearchLLMContentFilterError) as caught:
+        kb.invoke("[restricted] question")
+    assert isinstance(caught.value, ModelError) and caught.value.code == "data_inspection_failed"
+
+
+async def test_errors_are_langchain_flavoured_async(emulator: Emulator) -> None:
+    kb = OpenSearchKnowledgeRetriever(**settings(emulator, csi_level="loose"))
+    with pytest.raises(OpenSearchLLMContentFilterError):
+        await kb.ainvoke("[restricted] question")
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"app": ""}, "app"),
+        ({"host": "not a url"}, "host"),
+        ({"csi_level": "strict"}, "csi_level"),
+        ({"content": []}, "content"),
+        ({"access_key_id": "id"}, "access_key_secret"),
+        ({"access_key_secret": SECRET}, "access_key_id"),
+    ],
+)
+def test_settings_are_checked_at_construction(
+    emulator: Emulator, extra: dict[str, Any], field: str
+) -> None:
+    with pytest.raises((RequestValidationError, ValueError)) as caught:
+        OpenSearchKnowledgeRetriever(**settings(emulator, **extra))
+    assert field in str(caught.value)
+    assert SECRET not in str(caught.value)
+
+
+def test_missing_key_at_construction() -> None:
+    with pytest.raises((MissingAPIKeyError, ValueError)):
+        OpenSearchKnowledgeRetriever(app=APP, host=HOST)
+
+
+def test_access_key_settings_sign_requests_and_hide_the_secret(emulator: Emulator) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(
+            200, json={"request_id": "r", "latency": 1, "result": {"data": [{"answer": "a"}]}}
+        )
+
+    kb = OpenSearchKnowledgeRetriever(
+        app=APP,
+        host=HOST,
+        access_key_id="LTAI-id",
+        access_key_secret=SECRET,
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+    )
+    assert kb.invoke("q")[0].page_content == "a"
+    assert seen[0].headers["authorization"].startswith("OPENSEARCH LTAI-id:")
+    texts = [repr(kb), str(kb), str(kb.model_dump()), kb.model_dump_json(), repr(kb.as_runnable())]
+    assert not [t for t in texts if SECRET in t]
+
+
+def test_api_key_is_not_in_repr_or_dump(retriever: OpenSearchKnowledgeRetriever) -> None:
+    texts = [repr(retriever), str(retriever.model_dump()), retriever.model_dump_json()]
+    assert not [t for t in texts if KEY in t]
+
+
+# --------------------------------------------------------------------------- runnable
+
+
+@pytest.fixture
+def runnable(emulator: Emulator) -> OpenSearchKnowledgeRunnable:
+    return OpenSearchKnowledgeRunnable(**settings(emulator))
+
+
+def test_runnable_invoke_and_stream(runnable: OpenSearchKnowledgeRunnable) -> None:
+    query = {"question": "what is it", "documents": DOCS}
+    assert runnable.invoke(query) == SUMMARY
+    pieces = list(runnable.stream(query))
+    assert len(pieces) > 3 and "".join(pieces) == SUMMARY
+    assert runnable.invoke({"question": "q", "documents": ["plain string"]}) == (
+        "Answer to: q | Sources: plain string"
+    )
+    assert runnable.invoke("bare question") == "Answer to: bare question"
+    assert runnable.invoke({"prompt": "Say hi", "documents": DOCS}) == "Answer to: Say hi"
+
+
+async def test_runnable_ainvoke_and_astream(runnable: OpenSearchKnowledgeRunnable) -> None:
+    query = {"question": "what is it", "documents": DOCS}
+    assert await runnable.ainvoke(query) == SUMMARY
+    pieces = [piece async for piece in runnable.astream(query)]
+    assert len(pieces) > 3 and "".join(pieces) == SUMMARY
+
+
+def test_runnable_in_a_streaming_lcel_chain(runnable: OpenSearchKnowledgeRunnable) -> None:
+    inner = FixedRetriever(docs=DOCS)
+    chain = {"question": RunnablePassthrough(), "documents": inner} | runnable
+    assert chain.invoke("what is it") == SUMMARY
+    pieces = list(chain.stream("what is it"))
+    assert len(pieces) > 3 and "".join(pieces) == SUMMARY
+
+
+async def test_runnable_in_a_streaming_lcel_chain_async(
+    runnable: OpenSearchKnowledgeRunnable,
+) -> None:
+    chain = {"question": RunnablePassthrough(), "documents": FixedRetriever(docs=DOCS)} | runnable
+    pieces = [piece async for piece in chain.astream("what is it")]
+    assert len(pieces) > 3 and "".join(pieces) == SUMMARY
+    events = [e["event"] async for e in chain.astream_events("what is it", version="v2")]
+    assert "on_chain_stream" in events
+
+
+def test_runnable_uses_its_inner_retriever(emulator: Emulator) -> None:
+    runnable = OpenSearchKnowledgeRetriever(
+        **settings(emulator, retriever=FixedRetriever(docs=DOCS))
+    ).as_runnable()
+    assert runnable.invoke("what is it") == SUMMARY
+    assert "".join(runnable.stream({"question": "what is it"})) == SUMMARY
+
+
+async def test_runnable_uses_its_inner_retriever_async(emulator: Emulator) -> None:
+    runnable = OpenSearchKnowledgeRunnable(
+        **settings(emulator, retriever=FixedRetriever(docs=DOCS))
+    )
+    assert await runnable.ainvoke({"question": "what is it"}) == SUMMARY
+
+
+def test_runnable_stream_break_keeps_partial(emulator: Emulator) -> None:
+    runnable = OpenSearchKnowledgeRunnable(
+        **settings(
+            emulator,
+            default_headers={"X-Emulator-Fault": "reset-mid-stream", "X-Emulator-Fault-After": "2"},
+        )
+    )
+    received: list[str] = []
+    with pytest.raises(OpenSearchLLMStreamError) as caught:
+        for piece in runnable.stream({"question": "what is it", "documents": DOCS}):
+            received.append(piece)
+    assert received == ["Answer", " to:"]
+    assert isinstance(caught.value, StreamError) and caught.value.partial.answer == "Answer to:"
+
+
+def test_runnable_rejects_bad_input(runnable: OpenSearchKnowledgeRunnable) -> None:
+    with pytest.raises(RequestValidationError) as caught:
+        runnable.invoke({"documents": DOCS})
+    assert caught.value.field == "question"
+    with pytest.raises(RequestValidationError) as caught:
+        runnable.invoke(["not", "a", "query"])
+    assert caught.value.field == "input"
+
+
+def test_async_client_is_remade_per_event_loop(retriever: OpenSearchKnowledgeRetriever) -> None:
+    # asyncio.run, notebooks and test runners each bring their own loop.
+    for _ in range(2):
+        documents = asyncio.run(retriever.ainvoke("what is it"))
+        assert documents[0].page_content == SUMMARY
+
+
+# --------------------------------------------------------------------------- standard tests
+
+
+class TestKnowledgeRetrieverStandard(RetrieversIntegrationTests):
+    """langchain-tests' retriever suite, against the in-process emulator."""
+
+    @property
+    def retriever_constructor(self) -> type[OpenSearchKnowledgeRetriever]:
+        return OpenSearchKnowledgeRetriever
+
+    @property
+    def retriever_constructor_params(self) -> dict[str, Any]:
+        return settings(Emulator(), retriever=FixedRetriever(docs=DOCS))
+
+    @property
+    def retriever_query_example(self) -> str:
+        return "what is it"
+
+    # langchain-tests' prescribed opt-out for retrievers without a result count (an override
+    # must carry this marker); test_one_answer_document_whatever_k asserts what happens instead.
+    @pytest.mark.xfail(reason="knowledge-llm returns one answer document, not k results")
+    def test_k_constructor_param(self) -> None:
+        raise NotImplementedError
+
+    @pytest.mark.xfail(reason="knowledge-llm returns one answer document, not k results")
+    def test_invoke_with_k_kwarg(self) -> None:
+        raise NotImplementedError
+
+
+def test_one_answer_document_whatever_k() -> None:
+    retriever = OpenSearchKnowledgeRetriever(
+        **settings(Emulator(), retriever=FixedRetriever(docs=DOCS)), k=3
+    )
+    for docs in (retriever.invoke("what is it"), retriever.invoke("what is it", k=3)):
+        assert len(docs) == 1 and docs[0].page_content.startswith("Answer to: what is it")
+        assert [d.page_content for d in docs[0].metadata["source_documents"]] == [
+            d.page_content for d in DOCS
+        ]

@@ -1,0 +1,236 @@
+"""LlamaIndex: ``OpenSearchKnowledgeSynthesizer`` and ``OpenSearchKnowledgeRetriever``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from llama_index.core import Settings
+from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.base.response.schema import (
+    AsyncStreamingResponse,
+    Response,
+    StreamingResponse,
+)
+from llama_index.core.llms import MockLLM
+from llama_index.core.query_engine import RetrieverQueryEngine
+from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle, TextNode
+
+from llama_index_opensearch_llm.knowledge import (
+    RESPONSE_METADATA_KEY,
+    OpenSearchKnowledgeRetriever,
+    OpenSearchKnowledgeSynthesizer,
+)
+from opensearch_llm import (
+    ContentFilterError,
+    MissingAPIKeyError,
+    RequestValidationError,
+    StreamError,
+)
+from opensearch_llm.emulator import Emulator
+from opensearch_llm.knowledge import AccessKeyCredentials, KnowledgeClient
+
+from .support import APP, KEY
+
+HOST = "http://emulator.local"
+SECRET = "access-SECRET-llama-index-31"
+NODES = [
+    NodeWithScore(node=TextNode(text="OpenSearch is a search service", id_="n1"), score=0.9),
+    NodeWithScore(node=TextNode(text="Havenask", id_="n2", metadata={"file": "h.txt"}), score=0.5),
+]
+SUMMARY = (
+    "Answer to: what is it | Sources: OpenSearch is a search service | file: h.txt\n\nHavenask"
+)
+
+
+class FixedRetriever(BaseRetriever):
+    """An inner retriever that always finds the same nodes."""
+
+    def __init__(self, nodes: list[NodeWithScore]) -> None:
+        self.nodes = nodes
+        super().__init__()
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return list(self.nodes)
+
+
+@pytest.fixture(autouse=True)
+def _no_default_llm(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fail if anything resolves LlamaIndex's default LLM (OpenAI)."""
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"Settings.llm was resolved: {args}")
+
+    monkeypatch.setattr("llama_index.core.settings.resolve_llm", refuse)
+    monkeypatch.setattr(Settings, "_llm", None)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    yield
+    assert Settings._llm is None
+
+
+@pytest.fixture
+def emulator() -> Emulator:
+    return Emulator()
+
+
+def options(emulator: Emulator, **extra: Any) -> dict[str, Any]:
+    return {
+        "app": APP,
+        "host": HOST,
+        "api_key": KEY,
+        "http_client": httpx.Client(transport=emulator.transport()),
+        "async_http_client": httpx.AsyncClient(transport=emulator.async_transport()),
+        **extra,
+    }
+
+
+def engine(emulator: Emulator, streaming: bool = False, **extra: Any) -> RetrieverQueryEngine:
+    synthesizer = OpenSearchKnowledgeSynthesizer(streaming=streaming, **options(emulator, **extra))
+    return RetrieverQueryEngine(FixedRetriever(NODES), response_synthesizer=synthesizer)
+
+
+def test_query_engine_sync(emulator: Emulator) -> None:
+    response = engine(emulator, model="qwen-turbo").query("what is it")
+    assert isinstance(response, Response) and response.response == SUMMARY
+    assert type(response.response) is str
+    assert [n.node.node_id for n in response.source_nodes] == ["n1", "n2"]
+    details = response.metadata[RESPONSE_METADATA_KEY]  # type: ignore[index]
+    assert details["request_id"] and details["model"] == "qwen-turbo"
+    assert details["data"] == [{"answer": SUMMARY, "type": "text"}]
+    assert emulator.requests[0].json["content"] == [
+        "OpenSearch is a search service",
+        "file: h.txt\n\nHavenask",
+    ]
+
+
+async def test_query_engine_async(emulator: Emulator) -> None:
+    response = await engine(emulator).aquery("what is it")
+    assert isinstance(response, Response) and response.response == SUMMARY
+
+
+def test_query_engine_streaming(emulator: Emulator) -> None:
+    response = engine(emulator, streaming=True).query("what is it")
+    assert isinstance(response, StreamingResponse)
+    pieces = list(response.response_gen)
+    assert len(pieces) > 3 and "".join(pieces) == SUMMARY
+    assert len(response.source_nodes) == 2
+
+
+async def test_query_engine_async_streaming(emulator: Emulator) -> None:
+    response = await engine(emulator, streaming=True).aquery("what is it")
+    assert isinstance(response, AsyncStreamingResponse)
+    pieces = [piece async for piece in response.async_response_gen()]
+    assert len(pieces) > 3 and "".join(pieces) == SUMMARY
+
+
+def test_get_response_is_a_real_generator_that_sends_lazily(emulator: Emulator) -> None:
+    synthesizer = OpenSearchKnowledgeSynthesizer(streaming=True, **options(emulator))
+    generator = synthesizer.get_response("q", ["a b"])
+    assert emulator.request_count == 0
+    assert next(generator) == "Answer" and emulator.request_count == 1
+    generator.close()  # early close releases the response
+
+
+async def test_aget_response_plain(emulator: Emulator) -> None:
+    synthesizer = OpenSearchKnowledgeSynthesizer(**options(emulator))
+    answer = await synthesizer.aget_response("q", ["a", " "], csi_level="none", unknown=1)
+    assert answer == "Answer to: q | Sources: a"
+    assert emulator.requests[0].json["csi_level"] == "none"
+
+
+def test_no_nodes_gives_the_empty_response_without_a_call(emulator: Emulator) -> None:
+    synthesizer = OpenSearchKnowledgeSynthesizer(**options(emulator))
+    response = RetrieverQueryEngine(FixedRetriever([]), response_synthesizer=synthesizer).query("q")
+    assert str(response) == "Empty Response" and emulator.request_count == 0
+
+
+def test_streaming_error_mid_answer(emulator: Emulator) -> None:
+    headers = {"X-Emulator-Fault": "error-frame", "X-Emulator-Fault-After": "2"}
+    response = engine(emulator, streaming=True, default_headers=headers).query("what is it")
+    received: list[str] = []
+    with pytest.raises(StreamError) as caught:
+        for piece in response.response_gen:
+            received.append(piece)
+    assert received == ["Answer", " to:"] and caught.value.partial.answer == "Answer to:"
+
+
+def test_errors_are_the_cores_typed_errors(emulator: Emulator) -> None:
+    synthesizer = OpenSearchKnowledgeSynthesizer(**options(emulator, csi_level="loose"))
+    with pytest.raises(ContentFilterError):
+        synthesizer.get_response("[restricted]", ["x"])
+
+
+def test_a_given_llm_or_client_is_used(emulator: Emulator) -> None:
+    llm = MockLLM()
+    client = KnowledgeClient(
+        KEY, host=HOST, app=APP, http_client=httpx.Client(transport=emulator.transport())
+    )
+    synthesizer = OpenSearchKnowledgeSynthesizer(client=client, llm=llm)
+    assert synthesizer._llm is llm
+    assert synthesizer.get_response("q", ["a"]) == "Answer to: q | Sources: a"
+    assert synthesizer.get_prompts() == {}
+    synthesizer.update_prompts({})
+
+
+def test_construction_checks_and_secrets() -> None:
+    with pytest.raises(RequestValidationError) as caught:
+        OpenSearchKnowledgeSynthesizer(host=HOST, api_key=KEY)
+    assert caught.value.field == "app"
+    with pytest.raises(MissingAPIKeyError):
+        OpenSearchKnowledgeSynthesizer(host=HOST, app=APP)
+    synthesizer = OpenSearchKnowledgeSynthesizer(
+        host=HOST, app=APP, auth=AccessKeyCredentials("LTAI-id", SECRET)
+    )
+    retriever = OpenSearchKnowledgeRetriever(host=HOST, app=APP, api_key=KEY)
+    texts = [repr(synthesizer), str(vars(synthesizer)), repr(retriever), str(vars(retriever))]
+    assert not [t for t in texts if SECRET in t or KEY in t]
+
+
+# --------------------------------------------------------------------------- retriever
+
+
+def _check_answer_node(nodes: list[NodeWithScore]) -> None:
+    assert len(nodes) == 1
+    node = nodes[0].node
+    assert node.get_content() == SUMMARY
+    assert node.metadata["request_id"] and node.metadata["latency"] is not None
+    assert node.metadata["model"] is None
+    assert [s["node_id"] for s in node.metadata["sources"]] == ["n1", "n2"]
+    assert node.metadata["sources"][1] == {
+        "node_id": "n2",
+        "score": 0.5,
+        "text": "Havenask",
+        "metadata": {"file": "h.txt"},
+    }
+    # The answer's bookkeeping is not shown to an LLM or an embedding model.
+    assert node.get_content(metadata_mode=MetadataMode.LLM) == SUMMARY
+    assert node.get_content(metadata_mode=MetadataMode.EMBED) == SUMMARY
+
+
+def test_retriever_sync(emulator: Emulator) -> None:
+    retriever = OpenSearchKnowledgeRetriever(FixedRetriever(NODES), **options(emulator))
+    _check_answer_node(retriever.retrieve("what is it"))
+
+
+async def test_retriever_async(emulator: Emulator) -> None:
+    retriever = OpenSearchKnowledgeRetriever(FixedRetriever(NODES), **options(emulator))
+    _check_answer_node(await retriever.aretrieve("what is it"))
+
+
+def test_retriever_with_fixed_content_only(emulator: Emulator) -> None:
+    retriever = OpenSearchKnowledgeRetriever(
+        content=["fixed"], model="qwen-plus", **options(emulator)
+    )
+    node = retriever.retrieve("q")[0].node
+    assert node.get_content() == "Answer to: q | Sources: fixed"
+    assert node.metadata["sources"] == [] and node.metadata["model"] == "qwen-plus"
+    assert emulator.requests[0].json["model"] == "qwen-plus"
+
+
+def test_retriever_feeds_a_query_engine(emulator: Emulator) -> None:
+    retriever = OpenSearchKnowledgeRetriever(FixedRetriever(NODES), **options(emulator))
+    synthesizer = OpenSearchKnowledgeSynthesizer(**options(emulator))
+    response = RetrieverQueryEngine(retriever, response_synthesizer=synthesizer).query("what is it")
+    assert response.response.startswith("Answer to: what is it | Sources: Answer to: what is it")
