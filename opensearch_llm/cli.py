@@ -1,7 +1,8 @@
-"""The ``opensearch-llm`` command: ``chat``, ``ask`` (knowledge-llm), ``demo`` and ``emulator``.
+"""The ``opensearch-llm`` command: ``chat``, ``ask`` (knowledge-llm) and ``emulator``.
 
-With no API key in the environment, ``chat``, ``ask`` and ``demo`` answer from the built-in
-emulator, in-process, and say so on stderr; with a key they call the real service.
+With no API key in the environment (and, for ``ask``, no knowledge-llm host), ``chat`` and
+``ask`` answer from the built-in emulator, in-process, and say so on stderr; else they call the
+service.
 """
 
 from __future__ import annotations
@@ -24,15 +25,10 @@ from opensearch_llm._config import (
 )
 from opensearch_llm._errors import OpenSearchLLMError
 from opensearch_llm.chat import ChatClient
+from opensearch_llm.knowledge import KnowledgeClient
 
 EMULATOR_ORIGIN = "http://emulator.local"
 EMULATOR_KEY = "sk-emulator"
-DEMO_PROMPT = "Recommend one science fiction book"
-DEMO_QUESTION = "What is OpenSearch?"
-DEMO_CONTENT = (
-    "OpenSearch is a distributed search service of Alibaba Cloud.",
-    "Havenask is the search engine behind OpenSearch.",
-)
 DEFAULT_APP = "default"
 
 
@@ -41,45 +37,45 @@ def has_api_key() -> bool:
     return any(os.environ.get(name) for name in API_KEY_ENV_VARS)
 
 
-def _say_offline(err: TextIO) -> None:
-    print(
-        "No API key set (" + " / ".join(API_KEY_ENV_VARS) + "): answering from the built-in "
-        "emulator, offline. Set a key to call the service.",
-        file=err,
-    )
+NO_KEY = "API key (" + " or ".join(API_KEY_ENV_VARS) + ")"
+NO_HOST = f"knowledge-llm host ({KNOWLEDGE_HOST_ENV_VAR} or --host)"
+
+
+def _say_offline(err: TextIO, missing: str) -> None:
+    print(f"No {missing} set: answering from the built-in emulator, offline.", file=err)
 
 
 def chat_client(args: argparse.Namespace, err: TextIO) -> ChatClient:
     """A chat client for the service, or for the in-process emulator when there is no key."""
     if has_api_key():
         return ChatClient(base_url=args.base_url, region=args.region)
-    from opensearch_llm.emulator import Emulator
-
-    _say_offline(err)
-    transport = Emulator().transport()
+    _say_offline(err, NO_KEY)
     return ChatClient(
         EMULATOR_KEY,
         base_url=f"{EMULATOR_ORIGIN}/compatible-mode/v1",
-        http_client=httpx.Client(transport=transport),
+        http_client=httpx.Client(transport=_emulator_transport()),
     )
 
 
-def knowledge_client(args: argparse.Namespace, err: TextIO) -> Any:
-    """A knowledge-llm client for the service, or for the in-process emulator."""
-    from opensearch_llm.knowledge import KnowledgeClient
-
+def knowledge_client(args: argparse.Namespace, err: TextIO) -> KnowledgeClient:
+    """A knowledge-llm client for the service, or for the emulator without a key or a host."""
     app = args.app or os.environ.get(KNOWLEDGE_APP_ENV_VAR) or DEFAULT_APP
-    if has_api_key():
-        return KnowledgeClient(host=args.host, app=app)
-    from opensearch_llm.emulator import Emulator
-
-    _say_offline(err)
+    host = args.host or os.environ.get(KNOWLEDGE_HOST_ENV_VAR)
+    if has_api_key() and host:
+        return KnowledgeClient(host=host, app=app)
+    _say_offline(err, NO_HOST if has_api_key() else NO_KEY)
     return KnowledgeClient(
         EMULATOR_KEY,
         host=EMULATOR_ORIGIN,
         app=app,
-        http_client=httpx.Client(transport=Emulator().transport()),
+        http_client=httpx.Client(transport=_emulator_transport()),
     )
+
+
+def _emulator_transport() -> httpx.BaseTransport:
+    from opensearch_llm.emulator import Emulator
+
+    return Emulator().transport()
 
 
 def stream_reply(
@@ -178,21 +174,6 @@ def run_ask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def run_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """``demo``: the main job — one chat answer and one knowledge-llm answer."""
-    args.prompt, args.system, args.json, args.reasoning = [DEMO_PROMPT], None, False, False
-    print(f"chat ({args.model}): {DEMO_PROMPT}", file=err)
-    run_chat(args, out, err)
-    args.question, args.content, args.file, args.model = (
-        [DEMO_QUESTION],
-        list(DEMO_CONTENT),
-        [],
-        None,
-    )
-    print(f"knowledge-llm: {DEMO_QUESTION}", file=err)
-    return run_ask(args, out, err)
-
-
 def run_emulator(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``emulator``: serve the emulator on 127.0.0.1 until Ctrl-C."""
     from opensearch_llm.emulator import Emulator, serve
@@ -235,12 +216,6 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--file", action="append", help="a file of passages, split at blank lines")
     ask.add_argument("--model", help="knowledge-llm model, e.g. qwen-plus")
     ask.set_defaults(run=run_ask)
-
-    demo = commands.add_parser(
-        "demo", parents=[endpoint], help="one chat and one knowledge-llm answer"
-    )
-    _knowledge_options(demo)
-    demo.set_defaults(run=run_demo)
 
     emulator = commands.add_parser("emulator", help="serve the local emulator")
     emulator.add_argument("--host", default="127.0.0.1")

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -21,7 +22,13 @@ SECRET = "sk-cli-SECRET-123"
 
 @pytest.fixture(autouse=True)
 def no_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("OPENSEARCH_LLM_API_KEY", "DASHSCOPE_API_KEY", "OPENSEARCH_LLM_BASE_URL"):
+    for name in (
+        "OPENSEARCH_LLM_API_KEY",
+        "DASHSCOPE_API_KEY",
+        "OPENSEARCH_LLM_BASE_URL",
+        "OPENSEARCH_LLM_KNOWLEDGE_HOST",
+        "OPENSEARCH_LLM_APP",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -132,3 +139,52 @@ def _wait_for_answer(port: int) -> dict:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+def test_ask_streams_a_knowledge_answer_from_content_arguments() -> None:
+    code, out, err = run(
+        "ask",
+        "What",
+        "is",
+        "OpenSearch?",
+        "--content",
+        "A search service.",
+        "--content",
+        "By Alibaba.",
+    )
+    assert code == 0
+    assert (
+        out.strip() == "Answer to: What is OpenSearch? | Sources: A search service. | By Alibaba."
+    )
+    assert "emulator" in err and "API key" in err
+
+
+def test_ask_reads_passages_from_files_and_stdin(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("First passage.\n\nSecond passage.\n", encoding="utf-8")
+    code, out, _ = run("ask", "q", "--file", str(notes))
+    assert code == 0 and out.strip() == "Answer to: q | Sources: First passage. | Second passage."
+    code, out, _ = run("ask", "q", stdin="Piped passage.", monkeypatch=monkeypatch)
+    assert code == 0 and out.strip() == "Answer to: q | Sources: Piped passage."
+
+
+def test_ask_with_a_key_but_no_host_uses_the_emulator_and_says_which_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENSEARCH_LLM_API_KEY", SECRET)
+    code, out, err = run("ask", "q", "--content", "c")
+    assert code == 0 and out.strip().startswith("Answer to: q")
+    assert "OPENSEARCH_LLM_KNOWLEDGE_HOST" in err and SECRET not in err
+
+
+def test_ask_with_a_key_and_host_calls_the_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENSEARCH_LLM_API_KEY", SECRET)
+    code, out, err = run("ask", "q", "--content", "c", "--host", f"http://127.0.0.1:{free_port()}")
+    assert code == 1 and out == "" and "APIConnectionError" in err and SECRET not in err
+
+
+def test_ask_without_content_is_a_validation_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    code, _, err = run("ask", "q", stdin="", monkeypatch=monkeypatch)
+    assert code == 1 and "content" in err
