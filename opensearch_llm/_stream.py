@@ -48,7 +48,7 @@ class ChatChunkDecoder:
         if not self.done and not self.accumulator.finished:
             raise self.broken(StreamError("the stream ended before the model finished"))
 
-    def feed_completion(self, completion: Any) -> list[dict[str, Any]]:
+    def feed_body(self, completion: Any) -> list[dict[str, Any]]:
         """The one chunk of a service that answered a stream request with a whole completion."""
         if not isinstance(completion, dict) or "choices" not in completion:
             raise ResponseDecodeError(
@@ -60,7 +60,7 @@ class ChatChunkDecoder:
         self.done = True
         return [chunk]
 
-    def completion(self) -> dict[str, Any]:
+    def result(self) -> dict[str, Any]:
         """The ``chat.completion`` received so far."""
         return self.accumulator.result(self.request_id)
 
@@ -69,10 +69,10 @@ class ChatChunkDecoder:
         if self.accumulator.is_empty():
             return cause
         if isinstance(cause, StreamError):
-            cause.partial = self.completion()
+            cause.partial = self.result()
             return cause
         return StreamError(
-            f"the stream broke after it started: {cause}", partial=self.completion(), cause=cause
+            f"the stream broke after it started: {cause}", partial=self.result(), cause=cause
         )
 
     def _chunks(self, events: list[SSEEvent]) -> Iterator[dict[str, Any]]:

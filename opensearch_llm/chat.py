@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 import httpx
@@ -17,9 +17,15 @@ from opensearch_llm._config import (
     resolve_api_key,
     resolve_base_url,
 )
-from opensearch_llm._errors import OpenSearchLLMError, ResponseDecodeError, StreamError
+from opensearch_llm._errors import ResponseDecodeError
 from opensearch_llm._stream import ChatChunkDecoder
-from opensearch_llm._transport import AsyncTransport, OpenStream, SyncTransport
+from opensearch_llm._transport import (
+    AsyncStream,
+    AsyncTransport,
+    OpenStream,
+    SyncStream,
+    SyncTransport,
+)
 from opensearch_llm._types import ChatCompletion, ChatCompletionChunk, ChatParams, Message
 from opensearch_llm._wire import (
     ChatRequest,
@@ -212,152 +218,27 @@ class AsyncChatClient(_ChatClientBase):
         await self.aclose()
 
 
-class _StreamBase:
-    def __init__(self) -> None:
-        self._decoder = ChatChunkDecoder()
-        self._open: OpenStream | None = None
-        self._started = False
-        self._closed = False
+class ChatStream(SyncStream[ChatCompletionChunk, ChatCompletion]):
+    """A streamed completion: iterate it for chunk dicts; use it in ``with`` to close it surely.
 
-    @property
-    def request_id(self) -> str | None:
-        """The service's request id, once the response has started."""
-        return self._decoder.request_id
+    ``completion()`` is the ``chat.completion`` received so far; a stream that breaks raises
+    ``StreamError`` whose ``partial`` is that completion.
+    """
 
-    @property
-    def headers(self) -> Mapping[str, str]:
-        """The response headers, once the response has started."""
-        return self._open.headers if self._open is not None else {}
+    def __init__(self, opener: Callable[[], OpenStream]) -> None:
+        super().__init__(opener, ChatChunkDecoder())
 
     def completion(self) -> ChatCompletion:
         """The ``chat.completion`` of everything received so far (the whole one at the end)."""
-        return self._decoder.completion()
-
-    def _opened(self, opened: OpenStream) -> OpenStream:
-        self._open = opened
-        self._decoder.request_id = request_id_of(None, opened.headers)
-        return opened
-
-    def _claim(self) -> None:
-        if self._started or self._closed:
-            raise StreamError("a stream can be iterated only once", partial=self.completion())
-        self._started = True
+        return self.result()
 
 
-class ChatStream(_StreamBase):
-    """A streamed completion: iterate it for chunk dicts; use it in ``with`` to close it surely."""
-
-    def __init__(self, opener: Callable[[], OpenStream]) -> None:
-        super().__init__()
-        self._opener = opener
-
-    def __enter__(self) -> Self:
-        self._ensure_open()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def __iter__(self) -> Iterator[ChatCompletionChunk]:
-        self._claim()
-        return self._chunks()
-
-    def collect(self) -> ChatCompletion:
-        """Read the rest of the stream; the whole ``chat.completion``."""
-        for _ in self:
-            pass
-        return self.completion()
-
-    def close(self) -> None:
-        """Release the connection; safe to call more than once."""
-        self._closed = True
-        if self._open is not None:
-            self._open.close()
-
-    def _ensure_open(self) -> OpenStream:
-        if self._open is None:
-            if self._closed:
-                raise StreamError("the stream was closed before it was opened")
-            return self._opened(self._opener())
-        return self._open
-
-    def _chunks(self) -> Iterator[ChatCompletionChunk]:
-        decoder = self._decoder
-        try:
-            opened = self._ensure_open()
-            if opened.body is not None:
-                yield from decoder.feed_completion(opened.body)
-                return
-            for data in opened.iter_bytes():
-                yield from decoder.feed(data)
-                if decoder.done:
-                    return
-            yield from decoder.finish()
-        except OpenSearchLLMError as error:
-            broken = decoder.broken(error)
-            if broken is error:
-                raise
-            raise broken from error
-        finally:
-            self.close()
-
-
-class AsyncChatStream(_StreamBase):
+class AsyncChatStream(AsyncStream[ChatCompletionChunk, ChatCompletion]):
     """A streamed completion: ``async for`` its chunks; ``async with`` closes it surely."""
 
     def __init__(self, opener: Callable[[], Coroutine[Any, Any, OpenStream]]) -> None:
-        super().__init__()
-        self._opener = opener
+        super().__init__(opener, ChatChunkDecoder())
 
-    async def __aenter__(self) -> Self:
-        await self._ensure_open()
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.aclose()
-
-    def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
-        self._claim()
-        return self._chunks()
-
-    async def collect(self) -> ChatCompletion:
-        """Read the rest of the stream; the whole ``chat.completion``."""
-        async for _ in self:
-            pass
-        return self.completion()
-
-    async def aclose(self) -> None:
-        """Release the connection; safe to call more than once."""
-        self._closed = True
-        if self._open is not None:
-            await self._open.aclose()
-
-    async def _ensure_open(self) -> OpenStream:
-        if self._open is None:
-            if self._closed:
-                raise StreamError("the stream was closed before it was opened")
-            return self._opened(await self._opener())
-        return self._open
-
-    async def _chunks(self) -> AsyncIterator[ChatCompletionChunk]:
-        decoder = self._decoder
-        try:
-            opened = await self._ensure_open()
-            if opened.body is not None:
-                for chunk in decoder.feed_completion(opened.body):
-                    yield chunk
-                return
-            async for data in opened.aiter_bytes():
-                for chunk in decoder.feed(data):
-                    yield chunk
-                if decoder.done:
-                    return
-            for chunk in decoder.finish():
-                yield chunk
-        except OpenSearchLLMError as error:
-            broken = decoder.broken(error)
-            if broken is error:
-                raise
-            raise broken from error
-        finally:
-            await self.aclose()
+    def completion(self) -> ChatCompletion:
+        """The ``chat.completion`` of everything received so far (the whole one at the end)."""
+        return self.result()

@@ -11,7 +11,7 @@ import asyncio
 import secrets
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -26,7 +26,7 @@ from opensearch_llm._config import (
     Timeouts,
     resolve_api_key,
 )
-from opensearch_llm._errors import OpenSearchLLMError, RequestValidationError, StreamError
+from opensearch_llm._errors import RequestValidationError
 from opensearch_llm._knowledge import (
     AccessKeyCredentials,
     KnowledgeParams,
@@ -41,8 +41,14 @@ from opensearch_llm._knowledge import (
     signed_headers,
     validate_app,
 )
-from opensearch_llm._transport import AsyncTransport, OpenStream, SyncTransport
-from opensearch_llm._wire import encode_json, request_id_of
+from opensearch_llm._transport import (
+    AsyncStream,
+    AsyncTransport,
+    OpenStream,
+    SyncStream,
+    SyncTransport,
+)
+from opensearch_llm._wire import encode_json
 from opensearch_llm.chat import make_config
 
 __all__ = [
@@ -279,47 +285,7 @@ class AsyncKnowledgeClient(_KnowledgeClientBase):
         await self.aclose()
 
 
-class _StreamBase:
-    def __init__(self, model: str | None) -> None:
-        self._decoder = KnowledgeStreamDecoder(model=model)
-        self._open: OpenStream | None = None
-        self._started = False
-        self._closed = False
-
-    @property
-    def request_id(self) -> str | None:
-        """The service's request id, once known."""
-        return self._decoder.request_id
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        """The response headers, once the response has started."""
-        return self._open.headers if self._open is not None else {}
-
-    @property
-    def text(self) -> str:
-        """The answer received so far."""
-        return self._decoder.answer
-
-    def result(self) -> KnowledgeResult:
-        """The ``KnowledgeResult`` of everything received so far (the whole one at the end)."""
-        return self._decoder.result()
-
-    def _opened(self, opened: OpenStream) -> OpenStream:
-        self._open = opened
-        self._decoder.request_id = request_id_of(None, opened.headers)
-        return opened
-
-    def _claim(self) -> None:
-        if self._started or self._closed:
-            raise StreamError("a stream can be iterated only once", partial=self.result())
-        self._started = True
-
-    def _broken(self, error: OpenSearchLLMError) -> OpenSearchLLMError:
-        return self._decoder.broken(error)
-
-
-class KnowledgeStream(_StreamBase):
+class KnowledgeStream(SyncStream[str, KnowledgeResult]):
     """A streamed answer: iterate it for the new text; use it in ``with`` to close it surely.
 
     A break after text arrived raises ``StreamError`` whose ``partial`` is the
@@ -327,121 +293,26 @@ class KnowledgeStream(_StreamBase):
     """
 
     def __init__(self, opener: Callable[[], OpenStream], model: str | None = None) -> None:
-        super().__init__(model)
-        self._opener = opener
+        super().__init__(opener, KnowledgeStreamDecoder(model=model))
 
-    def __enter__(self) -> Self:
-        self._ensure_open()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def __iter__(self) -> Iterator[str]:
-        self._claim()
-        return self._pieces()
-
-    def collect(self) -> KnowledgeResult:
-        """Read the rest of the stream; the whole ``KnowledgeResult``."""
-        for _ in self:
-            pass
-        return self.result()
-
-    def close(self) -> None:
-        """Release the connection; safe to call more than once."""
-        self._closed = True
-        if self._open is not None:
-            self._open.close()
-
-    def _ensure_open(self) -> OpenStream:
-        if self._open is None:
-            if self._closed:
-                raise StreamError("the stream was closed before it was opened")
-            return self._opened(self._opener())
-        return self._open
-
-    def _pieces(self) -> Iterator[str]:
-        decoder = self._decoder
-        try:
-            opened = self._ensure_open()
-            if opened.body is not None:
-                yield from decoder.feed_body(opened.body)
-                return
-            for data in opened.iter_bytes():
-                yield from decoder.feed(data)
-                if decoder.done:
-                    return
-            yield from decoder.finish()
-        except OpenSearchLLMError as error:
-            broken = self._broken(error)
-            if broken is error:
-                raise
-            raise broken from error
-        finally:
-            self.close()
+    @property
+    def text(self) -> str:
+        """The answer received so far."""
+        return self.result().answer
 
 
-class AsyncKnowledgeStream(_StreamBase):
+class AsyncKnowledgeStream(AsyncStream[str, KnowledgeResult]):
     """A streamed answer: ``async for`` its new text; ``async with`` closes it surely."""
 
     def __init__(
         self, opener: Callable[[], Coroutine[Any, Any, OpenStream]], model: str | None = None
     ) -> None:
-        super().__init__(model)
-        self._opener = opener
+        super().__init__(opener, KnowledgeStreamDecoder(model=model))
 
-    async def __aenter__(self) -> Self:
-        await self._ensure_open()
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.aclose()
-
-    def __aiter__(self) -> AsyncIterator[str]:
-        self._claim()
-        return self._pieces()
-
-    async def collect(self) -> KnowledgeResult:
-        """Read the rest of the stream; the whole ``KnowledgeResult``."""
-        async for _ in self:
-            pass
-        return self.result()
-
-    async def aclose(self) -> None:
-        """Release the connection; safe to call more than once."""
-        self._closed = True
-        if self._open is not None:
-            await self._open.aclose()
-
-    async def _ensure_open(self) -> OpenStream:
-        if self._open is None:
-            if self._closed:
-                raise StreamError("the stream was closed before it was opened")
-            return self._opened(await self._opener())
-        return self._open
-
-    async def _pieces(self) -> AsyncIterator[str]:
-        decoder = self._decoder
-        try:
-            opened = await self._ensure_open()
-            if opened.body is not None:
-                for piece in decoder.feed_body(opened.body):
-                    yield piece
-                return
-            async for data in opened.aiter_bytes():
-                for piece in decoder.feed(data):
-                    yield piece
-                if decoder.done:
-                    return
-            for piece in decoder.finish():
-                yield piece
-        except OpenSearchLLMError as error:
-            broken = self._broken(error)
-            if broken is error:
-                raise
-            raise broken from error
-        finally:
-            await self.aclose()
+    @property
+    def text(self) -> str:
+        """The answer received so far."""
+        return self.result().answer
 
 
 class KnowledgeClientCache:
