@@ -511,3 +511,35 @@ class AsyncStream(_Stream[Item, Result]):
             self._raise_broken(error)
         finally:
             await self.aclose()
+
+
+class SyncClient:
+    """Closing for clients that own a ``SyncTransport``: ``close()`` and ``with``."""
+
+    _transport: SyncTransport
+
+    def close(self) -> None:
+        """Close the connection pool (unless the ``http_client`` was passed in)."""
+        self._transport.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class AsyncClient:
+    """Closing for clients that own an ``AsyncTransport``: ``aclose()`` and ``async with``."""
+
+    _transport: AsyncTransport
+
+    async def aclose(self) -> None:
+        """Close the connection pool (unless the ``http_client`` was passed in)."""
+        await self._transport.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()

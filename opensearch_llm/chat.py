@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 from pydantic import SecretStr
-from typing_extensions import Self, Unpack
+from typing_extensions import Unpack
 
 from opensearch_llm._config import (
     CHAT_COMPLETIONS_PATH,
@@ -20,9 +20,11 @@ from opensearch_llm._config import (
 from opensearch_llm._errors import ResponseDecodeError
 from opensearch_llm._stream import ChatChunkDecoder
 from opensearch_llm._transport import (
+    AsyncClient,
     AsyncStream,
     AsyncTransport,
     OpenStream,
+    SyncClient,
     SyncStream,
     SyncTransport,
 )
@@ -103,7 +105,7 @@ class _ChatClientBase:
         return f"{type(self).__name__}(base_url={self._config.base_url!r})"
 
 
-class ChatClient(_ChatClientBase):
+class ChatClient(_ChatClientBase, SyncClient):
     """Chat completions, synchronous; one pooled ``httpx.Client`` per instance.
 
     Example::
@@ -149,18 +151,8 @@ class ChatClient(_ChatClientBase):
         body = encode_json(request.payload)
         return ChatStream(lambda: self._transport.open_stream(self._url, body, request.headers))
 
-    def close(self) -> None:
-        """Close the connection pool (unless the ``http_client`` was passed in)."""
-        self._transport.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-
-class AsyncChatClient(_ChatClientBase):
+class AsyncChatClient(_ChatClientBase, AsyncClient):
     """Chat completions, asynchronous; one pooled ``httpx.AsyncClient`` per instance.
 
     Example::
@@ -206,16 +198,6 @@ class AsyncChatClient(_ChatClientBase):
         return AsyncChatStream(
             lambda: self._transport.open_stream(self._url, body, request.headers)
         )
-
-    async def aclose(self) -> None:
-        """Close the connection pool (unless the ``http_client`` was passed in)."""
-        await self._transport.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.aclose()
 
 
 class ChatStream(SyncStream[ChatCompletionChunk, ChatCompletion]):

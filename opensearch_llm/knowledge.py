@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import httpx
 from pydantic import SecretStr
-from typing_extensions import Self, Unpack
+from typing_extensions import Unpack
 
 from opensearch_llm._config import (
     DEFAULT_MAX_RETRIES,
@@ -42,9 +42,11 @@ from opensearch_llm._knowledge import (
     validate_app,
 )
 from opensearch_llm._transport import (
+    AsyncClient,
     AsyncStream,
     AsyncTransport,
     OpenStream,
+    SyncClient,
     SyncStream,
     SyncTransport,
 )
@@ -168,7 +170,7 @@ class _KnowledgeClientBase:
         return {**extra, **signed}
 
 
-class KnowledgeClient(_KnowledgeClientBase):
+class KnowledgeClient(_KnowledgeClientBase, SyncClient):
     """knowledge-llm, synchronous; one pooled ``httpx.Client`` per instance.
 
     The API key comes from ``api_key``, else ``OPENSEARCH_LLM_API_KEY``, else
@@ -218,18 +220,8 @@ class KnowledgeClient(_KnowledgeClientBase):
             lambda: self._transport.open_stream(self._url, body, headers), request.model
         )
 
-    def close(self) -> None:
-        """Close the connection pool (unless the ``http_client`` was passed in)."""
-        self._transport.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-
-class AsyncKnowledgeClient(_KnowledgeClientBase):
+class AsyncKnowledgeClient(_KnowledgeClientBase, AsyncClient):
     """knowledge-llm, asynchronous; one pooled ``httpx.AsyncClient`` per instance.
 
     Example::
@@ -273,16 +265,6 @@ class AsyncKnowledgeClient(_KnowledgeClientBase):
         return AsyncKnowledgeStream(
             lambda: self._transport.open_stream(self._url, body, headers), request.model
         )
-
-    async def aclose(self) -> None:
-        """Close the connection pool (unless the ``http_client`` was passed in)."""
-        await self._transport.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.aclose()
 
 
 class KnowledgeStream(SyncStream[str, KnowledgeResult]):
