@@ -76,6 +76,17 @@ def request_headers(config: ClientConfig) -> dict[str, str]:
     }
 
 
+#: Extra headers of one request, or a function that makes them anew for every attempt (a signed
+#: request needs a fresh date and nonce when it is retried).
+Headers = Mapping[str, str] | Callable[[], Mapping[str, str]] | None
+
+
+def merge_headers(base: dict[str, str], headers: Headers) -> dict[str, str]:
+    """``base`` updated with ``headers`` (made now if it is a function)."""
+    extra = headers() if callable(headers) else headers
+    return {**base, **extra} if extra else base
+
+
 def _timeouts(config: ClientConfig, *, stream: bool) -> httpx.Timeout:
     read = config.timeouts.stream_idle if stream else config.timeouts.read
     connect = config.timeouts.connect
@@ -188,14 +199,12 @@ class SyncTransport:
         return f"SyncTransport(base_url={self.config.base_url!r})"
 
     def post_json(
-        self, url: str, body: bytes, headers: Mapping[str, str] | None = None
+        self, url: str, body: bytes, headers: Headers = None
     ) -> tuple[Any, Mapping[str, str]]:
         """POST ``body``; the decoded JSON answer and the response headers. Retries."""
         return self._retrying(self._post_once, url, body, headers)
 
-    def open_stream(
-        self, url: str, body: bytes, headers: Mapping[str, str] | None = None
-    ) -> OpenStream:
+    def open_stream(self, url: str, body: bytes, headers: Headers = None) -> OpenStream:
         """POST ``body`` for a stream; retries until the response starts well, never after."""
         return self._retrying(self._open_once, url, body, headers)
 
@@ -209,9 +218,7 @@ class SyncTransport:
             return attempt(*args)
         return tenacity.Retrying(sleep=time.sleep, **_retry_options(self.config))(attempt, *args)
 
-    def _post_once(
-        self, url: str, body: bytes, headers: Mapping[str, str] | None
-    ) -> tuple[Any, Mapping[str, str]]:
+    def _post_once(self, url: str, body: bytes, headers: Headers) -> tuple[Any, Mapping[str, str]]:
         try:
             response = self.http_client.post(
                 url,
@@ -225,7 +232,7 @@ class SyncTransport:
             response.status_code, response.content, response.headers
         ), response.headers
 
-    def _open_once(self, url: str, body: bytes, headers: Mapping[str, str] | None) -> OpenStream:
+    def _open_once(self, url: str, body: bytes, headers: Headers) -> OpenStream:
         request = self.http_client.build_request(
             "POST",
             url,
@@ -247,8 +254,8 @@ class SyncTransport:
             response.close()
         return buffered_stream(response.status_code, content, response.headers)
 
-    def _merge(self, headers: Mapping[str, str] | None) -> dict[str, str]:
-        return {**self._headers, **headers} if headers else self._headers
+    def _merge(self, headers: Headers) -> dict[str, str]:
+        return merge_headers(self._headers, headers)
 
 
 class AsyncTransport:
@@ -266,14 +273,12 @@ class AsyncTransport:
         return f"AsyncTransport(base_url={self.config.base_url!r})"
 
     async def post_json(
-        self, url: str, body: bytes, headers: Mapping[str, str] | None = None
+        self, url: str, body: bytes, headers: Headers = None
     ) -> tuple[Any, Mapping[str, str]]:
         """POST ``body``; the decoded JSON answer and the response headers. Retries."""
         return await self._retrying(self._post_once, url, body, headers)
 
-    async def open_stream(
-        self, url: str, body: bytes, headers: Mapping[str, str] | None = None
-    ) -> OpenStream:
+    async def open_stream(self, url: str, body: bytes, headers: Headers = None) -> OpenStream:
         """POST ``body`` for a stream; retries until the response starts well, never after."""
         return await self._retrying(self._open_once, url, body, headers)
 
@@ -290,7 +295,7 @@ class AsyncTransport:
         return await retrying(attempt, *args)
 
     async def _post_once(
-        self, url: str, body: bytes, headers: Mapping[str, str] | None
+        self, url: str, body: bytes, headers: Headers
     ) -> tuple[Any, Mapping[str, str]]:
         try:
             response = await self.http_client.post(
@@ -305,9 +310,7 @@ class AsyncTransport:
             response.status_code, response.content, response.headers
         ), response.headers
 
-    async def _open_once(
-        self, url: str, body: bytes, headers: Mapping[str, str] | None
-    ) -> OpenStream:
+    async def _open_once(self, url: str, body: bytes, headers: Headers) -> OpenStream:
         request = self.http_client.build_request(
             "POST",
             url,
@@ -329,8 +332,8 @@ class AsyncTransport:
             await response.aclose()
         return buffered_stream(response.status_code, content, response.headers)
 
-    def _merge(self, headers: Mapping[str, str] | None) -> dict[str, str]:
-        return {**self._headers, **headers} if headers else self._headers
+    def _merge(self, headers: Headers) -> dict[str, str]:
+        return merge_headers(self._headers, headers)
 
 
 class StreamDecoder(Protocol[Item_co, Result_co]):

@@ -13,6 +13,7 @@ import threading
 import weakref
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any, Literal
 
 import httpx
@@ -147,12 +148,12 @@ class _KnowledgeClientBase:
         params: KnowledgeParams,
         *,
         stream: bool,
-    ) -> tuple[KnowledgeRequest, bytes, dict[str, str]]:
+    ) -> tuple[KnowledgeRequest, bytes, Callable[[], dict[str, str]]]:
         request = build_knowledge_request(
             question=question, content=content, stream=stream, **params
         )
         body = encode_json(request.payload)
-        return request, body, self._headers(body, request.headers)
+        return request, body, partial(self._headers, body, request.headers)
 
     def _headers(self, body: bytes, extra: dict[str, str]) -> dict[str, str]:
         if self._credentials is None:

@@ -351,6 +351,21 @@ async def test_access_key_auth_needs_no_api_key_and_leaks_no_secret(
     assert not [t for t in texts if ACCESS_SECRET in t]
 
 
+async def test_every_retry_is_signed_anew(caller: Caller) -> None:
+    options = {"auth": AccessKeyCredentials(ACCESS_ID, ACCESS_SECRET), "max_retries": 2}
+    await caller.answer(
+        httpx.Response(
+            503, json=failure("ServiceUnavailable", "busy"), headers={"retry-after": "0"}
+        ),
+        httpx.Response(200, json=body()),
+        client_options=options,
+    )
+    first, second = caller.script.requests
+    for request in (first, second):
+        _verify_signature(request)
+    assert first.headers["x-opensearch-nonce"] != second.headers["x-opensearch-nonce"]
+
+
 def test_bad_auth_value_is_not_echoed() -> None:
     with pytest.raises(RequestValidationError) as caught:
         KnowledgeClient(KEY, host=HOST, app=APP, auth=("id", ACCESS_SECRET))  # type: ignore[arg-type]
