@@ -38,7 +38,7 @@ class BenchClient(Protocol):
 
 @dataclass(frozen=True)
 class ClientSpec:
-    """A client: how to import it (timed), how to build it, and which packages it needs."""
+    """A client: how to import it (timed), the modules it needs, and how to build it."""
 
     key: str
     label: str
@@ -51,9 +51,8 @@ class ClientSpec:
         return self.factory is None
 
     def missing(self) -> list[str]:
-        """The import roots of ``imports`` that cannot be found (the client is then skipped)."""
-        roots = {module for module, _ in self.imports}
-        return sorted(m for m in roots if not _importable(m))
+        """The required modules that cannot be found (the client is then skipped)."""
+        return [module for module in self.requires if not _importable(module)]
 
     def load(self) -> None:
         """Import what the client needs, as its user would (attributes too: some load lazily)."""
@@ -359,50 +358,54 @@ _LI_MESSAGES = ("llama_index.core.base.llms.types", "ChatMessage")
 
 CLIENTS: tuple[ClientSpec, ...] = (
     ClientSpec("httpx", "raw httpx", (("httpx", "Client"),), ("httpx",), RawHttpx),
-    ClientSpec("openai", "openai SDK", (("openai", "OpenAI"),), ("openai",), OpenAISDK),
+    ClientSpec("openai", "openai SDK", (("openai", "OpenAI"),), ("httpx", "openai"), OpenAISDK),
     ClientSpec(
-        "core", "ChatClient (core)", (("opensearch_llm", "ChatClient"),), ("httpx",), CoreClient
+        "core",
+        "ChatClient (core)",
+        (("opensearch_llm", "ChatClient"),),
+        ("opensearch_llm",),
+        CoreClient,
     ),
     ClientSpec(
         "lc-floor",
         "LangChain floor",
         (("benchmarks.floor_langchain", "FloorChatModel"), _LC_MESSAGES),
-        ("langchain-core",),
+        ("langchain_core",),
         langchain_floor,
     ),
     ClientSpec(
         "chatopenai",
         "ChatOpenAI",
         (("langchain_openai", "ChatOpenAI"), _LC_MESSAGES),
-        ("langchain-openai",),
+        ("langchain_openai",),
         chat_openai,
     ),
     ClientSpec(
         "lc-ours",
         "ChatOpenSearchLLM",
         (("langchain_opensearch_llm", "ChatOpenSearchLLM"), _LC_MESSAGES),
-        ("langchain-core",),
+        ("langchain_core", "langchain_opensearch_llm"),
         chat_opensearch_llm,
     ),
     ClientSpec(
         "li-floor",
         "LlamaIndex floor",
         (("benchmarks.floor_llamaindex", "FloorLLM"), _LI_MESSAGES),
-        ("llama-index-core",),
+        ("llama_index.core",),
         llamaindex_floor,
     ),
     ClientSpec(
         "openailike",
         "OpenAILike",
         (("llama_index.llms.openai_like", "OpenAILike"), _LI_MESSAGES),
-        ("llama-index-llms-openai-like",),
+        ("llama_index.llms.openai_like",),
         openai_like,
     ),
     ClientSpec(
         "li-ours",
         "OpenSearchLLM",
         (("llama_index_opensearch_llm", "OpenSearchLLM"), _LI_MESSAGES),
-        ("llama-index-core",),
+        ("llama_index.core", "llama_index_opensearch_llm"),
         opensearch_llm_li,
     ),
     # The frameworks alone, for the import target (imported, never called).
@@ -410,13 +413,13 @@ CLIENTS: tuple[ClientSpec, ...] = (
         "lc-framework",
         "langchain-core alone",
         (("langchain_core.language_models", "BaseChatModel"), _LC_MESSAGES),
-        ("langchain-core",),
+        ("langchain_core",),
     ),
     ClientSpec(
         "li-framework",
         "llama-index-core alone",
         (("llama_index.core.llms", "LLM"), _LI_MESSAGES),
-        ("llama-index-core",),
+        ("llama_index.core",),
     ),
 )
 

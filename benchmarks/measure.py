@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import resource
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 from benchmarks.clients import BY_KEY, BenchClient, ClientSpec
-from benchmarks.system import process_cpu_seconds
+from benchmarks.system import process_cpu_seconds, read_text
 from benchmarks.workload import Target, Workload
 
 Result = dict[str, Any]
@@ -29,8 +30,18 @@ class ServerClock:
 
 
 def peak_rss_mb() -> float:
-    # ru_maxrss is in KiB on Linux (bytes on macOS; the figures are reported from Linux).
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident set (MiB): VmHWM, else ru_maxrss.
+
+    ru_maxrss survives execve on Linux, so a child would report its parent's peak if larger;
+    VmHWM belongs to the process image alone.
+    """
+    status = read_text("/proc/self/status") or ""
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    # ru_maxrss is in KiB on Linux, in bytes on macOS.
+    scale = 1024 * 1024 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
 
 
 def build(spec: ClientSpec, target: Target) -> BenchClient:
@@ -54,13 +65,16 @@ def measure_calls(spec: ClientSpec, target: Target, work: Workload, pid: int) ->
     reply = client.call()
     first = time.perf_counter()
     timed_calls(client.call, work.call_warmup)
+    cpu = time.process_time()
     times = timed_calls(client.call, work.calls)
+    cpu = time.process_time() - cpu
     client.close()
     return {
         "construct_s": built - start,
         "first_call_s": first - built,
         "call_s": statistics.median(times),
         "call_mean_s": statistics.fmean(times),
+        "call_cpu_s": cpu / work.calls,
         "reply": reply,
         "rss_mb": peak_rss_mb(),
     }
@@ -88,15 +102,17 @@ def measure_stream(spec: ClientSpec, target: Target, work: Workload, pid: int) -
     text_ok = stream_text_ok(client, target)
     for _ in range(work.stream_warmup):
         one_stream(client)
-    clock = ServerClock(pid)
+    clock, cpu = ServerClock(pid), time.process_time()
     runs = [one_stream(client) for _ in range(work.streams)]
-    server_cpu = clock.used()
+    server_cpu, cpu = clock.used(), time.process_time() - cpu
     client.close()
     rest = [run[1] for run in runs]
     return {
         "ttfc_s": statistics.median(run[0] for run in runs),
         # Every client reads the same frames: divide by the frames after the first one.
         "chunk_s": statistics.median(rest) / (work.stream_chunks - 1),
+        # CPU per chunk includes the request and the first chunk: a little above the wall figure.
+        "chunk_cpu_s": cpu / work.streams / work.stream_chunks,
         "chunks_seen": runs[0][2],
         "stream_text_ok": text_ok,
         "server_cpu_per_stream_s": None if server_cpu is None else server_cpu / len(runs),
@@ -115,15 +131,15 @@ async def _concurrent(client: BenchClient, tasks: int, calls_each: int) -> None:
 async def _throughput(client: BenchClient, work: Workload, pid: int) -> Result:
     each = max(1, work.async_calls // work.concurrency)
     await _concurrent(client, work.concurrency, max(1, work.async_warmup // work.concurrency))
-    clock = ServerClock(pid)
-    start = time.perf_counter()
+    clock, cpu, start = ServerClock(pid), time.process_time(), time.perf_counter()
     await _concurrent(client, work.concurrency, each)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     server_cpu = clock.used()
     await client.aclose()
     return {
         "async_rps": work.concurrency * each / wall,
         "server_busy": None if server_cpu is None else server_cpu / wall,
+        "client_busy": cpu / wall,
     }
 
 

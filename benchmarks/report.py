@@ -20,6 +20,13 @@ COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("async_rps", "async c=64 (req/s)", True),
     ("rss_mb", "peak RSS (MB)", False),
 )
+#: The client's own CPU time (less sensitive than wall time to waiting; see the README).
+CPU_COLUMNS: tuple[tuple[str, str, bool], ...] = (
+    ("call_cpu_us", "CPU per call (µs)", True),
+    ("chunk_cpu_us", "CPU per chunk (µs)", True),
+    ("client_busy_pct", "client CPU use, async (%)", False),
+    ("server_busy_pct", "server CPU use, async (%)", False),
+)
 #: (framework, its floor, the reference integration, ours) for the added-cost breakdown.
 FAMILIES = (
     ("LangChain", "lc-floor", "chatopenai", "lc-ours"),
@@ -57,14 +64,16 @@ def _ratio(rounds: Rounds, client: str, metric: str) -> str:
     return f"{ours.median / floor.median:.2f}{TIMES}"
 
 
-def main_table(rounds: Rounds, clients: list[str]) -> list[str]:
+def main_table(
+    rounds: Rounds, clients: list[str], columns: tuple[tuple[str, str, bool], ...] = COLUMNS
+) -> list[str]:
     header = ["client"]
-    for _, title, with_ratio in COLUMNS:
+    for _, title, with_ratio in columns:
         header += [title, f"{TIMES} httpx"] if with_ratio else [title]
     rows = []
     for client in clients:
         row = [BY_KEY[client].label]
-        for metric, _, with_ratio in COLUMNS:
+        for metric, _, with_ratio in columns:
             row.append(spread(rounds.stat(client, metric)))
             if with_ratio:
                 row.append(_ratio(rounds, client, metric))
@@ -121,7 +130,7 @@ def breakdown_table(rounds: Rounds) -> list[str]:
     return table(header, rows)
 
 
-def ceiling_lines(rounds: Rounds, records: list[dict[str, Any]], clients: list[str]) -> list[str]:
+def ceiling_lines(records: list[dict[str, Any]]) -> list[str]:
     ceilings = [r for r in records if r["kind"] == "ceiling" and "server_rps" in r]
     if not ceilings:
         return ["(not measured)"]
@@ -141,14 +150,12 @@ def ceiling_lines(rounds: Rounds, records: list[dict[str, Any]], clients: list[s
             ],
         ],
     )
-    busy = [
-        f"{BY_KEY[c].label} {number(s.median)}%"
-        for c in clients
-        if (s := rounds.stat(c, "server_busy_pct")) is not None
+    return [
+        *lines,
+        "",
+        "The server's CPU use during each client's async run is in the table above: a server "
+        "far from 100% busy is not what limits a client.",
     ]
-    if busy:
-        lines += ["", "Server CPU use during each client's async run (median): " + ", ".join(busy)]
-    return lines
 
 
 def machine_lines(machine: dict[str, Any]) -> list[str]:
@@ -206,13 +213,20 @@ def render(run: dict[str, Any]) -> str:
         *main_table(rounds, clients),
         "",
         *import_only_lines(rounds, run["clients"]),
+        "## Client CPU time",
+        "",
+        "CPU seconds of the client process (`time.process_time`) per call and per chunk: "
+        "insensitive to time spent waiting, a cross-check of the wall figures above.",
+        "",
+        *main_table(rounds, clients, CPU_COLUMNS),
+        "",
         "## Who adds what (µs, medians of per-round differences)",
         "",
         *breakdown_table(rounds),
         "",
         "## Server ceiling",
         "",
-        *ceiling_lines(rounds, records, clients),
+        *ceiling_lines(records),
         "",
         *notes_lines(run),
     ]

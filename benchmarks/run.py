@@ -46,6 +46,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def select(keys: str | None) -> tuple[list[ClientSpec], list[str]]:
     """The clients to run, and notes on those skipped because a package is missing."""
+    if keys is not None:
+        unknown = set(keys.split(",")) - {spec.key for spec in CLIENTS}
+        if unknown:
+            known = ", ".join(spec.key for spec in CLIENTS)
+            raise SystemExit(f"unknown client(s) {', '.join(sorted(unknown))}; known: {known}")
     wanted = [spec for spec in CLIENTS if keys is None or spec.key in keys.split(",")]
     chosen, notes = [], []
     for spec in wanted:
@@ -94,12 +99,16 @@ class Runner:
     def run(self, spec: ClientSpec | None, kind: str, round_index: int) -> dict[str, Any] | None:
         job = self.job(spec, kind)
         command = [sys.executable, "-m", "benchmarks.worker", json.dumps(job)]
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=WORKER_TIMEOUT, cwd=HERE.parent
-        )
+        where = f"{job['client']} {kind} (round {round_index + 1})"
+        try:
+            done = subprocess.run(
+                command, capture_output=True, text=True, timeout=WORKER_TIMEOUT, cwd=HERE.parent
+            )
+        except subprocess.TimeoutExpired:
+            self.failures.append(f"FAILED {where}: no answer in {WORKER_TIMEOUT:.0f} s")
+            return None
         if done.returncode != 0:
             tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
-            where = f"{job['client']} {kind} (round {round_index + 1})"
             self.failures.append(f"FAILED {where}: {tail[0]}")
             return None
         record = {**json.loads(done.stdout), "client": job["client"], "kind": kind}

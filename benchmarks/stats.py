@@ -19,6 +19,9 @@ METRICS: dict[str, tuple[str, str, float]] = {
     "chunk_us": ("stream", "chunk_s", 1e6),
     "async_rps": ("async", "async_rps", 1.0),
     "server_busy_pct": ("async", "server_busy", 100.0),
+    "client_busy_pct": ("async", "client_busy", 100.0),
+    "call_cpu_us": ("calls", "call_cpu_s", 1e6),
+    "chunk_cpu_us": ("stream", "chunk_cpu_s", 1e6),
     "rss_mb": ("calls", "rss_mb", 1.0),
 }
 

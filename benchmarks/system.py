@@ -26,7 +26,7 @@ def cpu_split() -> tuple[int | None, list[int]]:
     return cpus[0], cpus[1:]
 
 
-def _read(path: str) -> str | None:
+def read_text(path: str) -> str | None:
     try:
         with open(path) as file:
             return file.read()
@@ -36,7 +36,7 @@ def _read(path: str) -> str | None:
 
 def process_cpu_seconds(pid: int) -> float | None:
     """User + system CPU seconds of process ``pid`` (all its threads); None without /proc."""
-    text = _read(f"/proc/{pid}/stat")
+    text = read_text(f"/proc/{pid}/stat")
     if text is None:
         return None
     # After "(command)": state is field 3 of proc(5); utime and stime are fields 14 and 15.
@@ -46,7 +46,7 @@ def process_cpu_seconds(pid: int) -> float | None:
 
 def busy_cpu_seconds() -> float | None:
     """CPU seconds all CPUs have been busy since boot (to tell others' load from ours)."""
-    text = _read("/proc/stat")
+    text = read_text("/proc/stat")
     if text is None:
         return None
     values = [int(v) for v in text.split("\n", 1)[0].split()[1:9]]

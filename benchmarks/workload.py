@@ -31,7 +31,7 @@ class Workload:
     stream_warmup: int = 3
     stream_chunks: int = 500
     concurrency: int = 64
-    async_calls: int = 1280
+    async_calls: int = 960
     async_warmup: int = 128
     ceiling_seconds: float = 2.0
     ceiling_stream_connections: int = 4

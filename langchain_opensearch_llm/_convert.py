@@ -1,12 +1,13 @@
 """Pure conversions between LangChain objects and the core client's OpenAI-style wire dicts.
 
 Inbound (LangChain → wire): messages and their content blocks. Outbound (wire → LangChain):
-completions, stream chunks, tool calls, usage and model profiles. Nothing here does I/O.
+completions, stream chunks, tool calls, usage and model profiles. Nothing here does I/O; what
+is not LangChain-specific (system-message merging, tool-call wire dicts, usage counts, argument
+parsing, which choice is streamed) is the core's, in ``opensearch_llm._adapters``.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -28,6 +29,16 @@ from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 from opensearch_llm import ModelProfile as CoreModelProfile
+from opensearch_llm._adapters import (
+    first_choice,
+    legacy_tool_call,
+    merge_system_messages,
+    new_tool_call_id,
+    parse_tool_arguments,
+    usage_counts,
+    wire_tool_call,
+)
+from opensearch_llm._adapters import wire_tool_choice as core_tool_choice
 
 #: ``response_metadata["model_provider"]`` and ``ls_provider`` of every message we build.
 PROVIDER = "opensearch_llm"
@@ -68,22 +79,6 @@ def messages_to_wire(messages: Sequence[BaseMessage]) -> list[WireMessage]:
     return merge_system_messages([message_to_wire(message) for message in messages])
 
 
-def merge_system_messages(wire: list[WireMessage]) -> list[WireMessage]:
-    """``wire`` with every system message merged into one leading system message.
-
-    The service takes a system message only as ``messages[0]`` (api-docs 000), while LangChain
-    agents may add one later; its text is appended to the leading system prompt.
-    """
-    systems = [message for message in wire if message["role"] == "system"]
-    if not systems or (len(systems) == 1 and wire[0] is systems[0]):
-        return wire
-    merged: WireMessage = {
-        "role": "system",
-        "content": "\n\n".join(str(message["content"]) for message in systems),
-    }
-    return [merged, *(message for message in wire if message["role"] != "system")]
-
-
 def wire_tool_choice(choice: str | bool | Mapping[str, Any], tool_names: Sequence[str]) -> Any:
     """The wire ``tool_choice`` for LangChain's spellings.
 
@@ -93,28 +88,19 @@ def wire_tool_choice(choice: str | bool | Mapping[str, Any], tool_names: Sequenc
     """
     if choice is True or choice in ("any", "required"):
         return "required"
-    if choice in ("auto", "none"):
-        return choice
-    if isinstance(choice, str):
-        if choice not in tool_names:
-            raise ValueError(
-                f"tool_choice {choice!r} is not one of the bound tools ({', '.join(tool_names)}) "
-                "nor 'auto', 'none', 'any' or 'required'."
-            )
-        return _named_choice(choice)
-    if isinstance(choice, Mapping):
-        if isinstance(choice.get("function"), Mapping):
-            return dict(choice)
-        if isinstance(choice.get("name"), str):
-            return _named_choice(choice["name"])
+    if isinstance(choice, str) and choice not in ("auto", "none") and choice not in tool_names:
+        raise ValueError(
+            f"tool_choice {choice!r} is not one of the bound tools ({', '.join(tool_names)}) "
+            "nor 'auto', 'none', 'any' or 'required'."
+        )
+    if isinstance(choice, (str, Mapping)):
+        wire = core_tool_choice(choice)
+        if isinstance(wire, str) or isinstance(wire.get("function"), Mapping):
+            return wire
     raise ValueError(
         f"Unrecognized tool_choice {choice!r}: expected 'auto', 'none', 'any', 'required', "
         "True, a tool name, or {'type': 'function', 'function': {'name': ...}}."
     )
-
-
-def _named_choice(name: str) -> dict[str, Any]:
-    return {"type": "function", "function": {"name": name}}
 
 
 def message_to_wire(message: BaseMessage) -> WireMessage:
@@ -155,7 +141,9 @@ def _chat_to_wire(message: BaseMessage) -> WireMessage:
         return _ai_to_wire(AIMessage(content=message.content, name=message.name))
     if message.role == "user":
         return {"role": "user", "content": user_content(message.content)}
-    return {"role": message.role, "content": text_of(message.content, role=message.role)}
+    # OpenAI's "developer" role is the system prompt; the service knows only "system".
+    role = "system" if message.role == "developer" else message.role
+    return {"role": role, "content": text_of(message.content, role=role)}
 
 
 def _ai_to_wire(message: BaseMessage) -> WireMessage:
@@ -183,29 +171,16 @@ def ai_tool_calls_to_wire(message: AIMessage) -> list[dict[str, Any]]:
     calls += [_invalid_tool_call_to_wire(call) for call in message.invalid_tool_calls]
     if not calls and isinstance(message.additional_kwargs.get("tool_calls"), list):
         # Messages built by hand in the OpenAI shape (``additional_kwargs["tool_calls"]``).
-        calls = [_legacy_tool_call(raw) for raw in message.additional_kwargs["tool_calls"]]
+        calls = [legacy_tool_call(raw) for raw in message.additional_kwargs["tool_calls"]]
     return calls
 
 
 def _tool_call_to_wire(call: ToolCall) -> dict[str, Any]:
-    return _wire_call(call.get("id"), call["name"], json.dumps(call["args"], ensure_ascii=False))
+    return wire_tool_call(call.get("id"), call["name"], call["args"])
 
 
 def _invalid_tool_call_to_wire(call: InvalidToolCall) -> dict[str, Any]:
-    return _wire_call(call.get("id"), call.get("name") or "", call.get("args") or "")
-
-
-def _legacy_tool_call(raw: Mapping[str, Any]) -> dict[str, Any]:
-    function = raw.get("function") or {}
-    return _wire_call(raw.get("id"), function.get("name") or "", function.get("arguments") or "")
-
-
-def _wire_call(call_id: str | None, name: str, arguments: str) -> dict[str, Any]:
-    return {
-        "id": call_id or "",
-        "type": "function",
-        "function": {"name": name, "arguments": arguments},
-    }
+    return wire_tool_call(call.get("id"), call.get("name"), call.get("args"))
 
 
 def text_of(content: str | list[str | dict[str, Any]], *, role: str) -> str:
@@ -305,54 +280,43 @@ _PART_CONVERTERS: dict[str, Callable[[Mapping[str, Any]], Part]] = {
 
 def usage_to_metadata(usage: Mapping[str, Any] | None) -> UsageMetadata | None:
     """LangChain usage metadata from a wire ``usage`` dict (cached and reasoning details)."""
-    if not usage:
+    counts = usage_counts(usage)
+    if counts is None:
         return None
-    input_tokens = int(usage.get("prompt_tokens") or 0)
-    output_tokens = int(usage.get("completion_tokens") or 0)
-    total = usage.get("total_tokens")
     metadata = UsageMetadata(
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        total_tokens=int(total) if total is not None else input_tokens + output_tokens,
+        input_tokens=counts["prompt_tokens"],
+        output_tokens=counts["completion_tokens"],
+        total_tokens=counts["total_tokens"],
     )
-    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
-    if cached is not None:
-        metadata["input_token_details"] = InputTokenDetails(cache_read=int(cached))
-    reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens")
-    if reasoning is not None:
-        metadata["output_token_details"] = OutputTokenDetails(reasoning=int(reasoning))
+    if "cached_tokens" in counts:
+        metadata["input_token_details"] = InputTokenDetails(cache_read=counts["cached_tokens"])
+    if "reasoning_tokens" in counts:
+        metadata["output_token_details"] = OutputTokenDetails(reasoning=counts["reasoning_tokens"])
     return metadata
 
 
 def parse_tool_calls(
     raw_calls: Iterable[Mapping[str, Any]] | None,
 ) -> tuple[list[ToolCall], list[InvalidToolCall]]:
-    """Split wire ``tool_calls`` into valid calls (JSON-object arguments) and invalid ones."""
+    """Split wire ``tool_calls`` into valid calls (JSON-object arguments) and invalid ones.
+
+    A call the service sent without an id gets one, so that its result can name it.
+    """
     valid: list[ToolCall] = []
     invalid: list[InvalidToolCall] = []
     for raw in raw_calls or ():
         function = raw.get("function") or {}
         name = function.get("name") or ""
         arguments = function.get("arguments") or ""
-        call_id = raw.get("id") or None
-        args, error = _parse_arguments(arguments)
-        if args is None:
-            invalid.append(invalid_tool_call(name=name, args=arguments, id=call_id, error=error))
+        call_id = raw.get("id") or new_tool_call_id()
+        try:
+            args = parse_tool_arguments(arguments)
+        except ValueError as error:
+            message = f"Arguments are not a JSON object: {error}"
+            invalid.append(invalid_tool_call(name=name, args=arguments, id=call_id, error=message))
         else:
             valid.append(tool_call(name=name, args=args, id=call_id))
     return valid, invalid
-
-
-def _parse_arguments(arguments: str) -> tuple[dict[str, Any] | None, str | None]:
-    if not arguments.strip():
-        return {}, None  # tools without parameters
-    try:
-        value = json.loads(arguments)
-    except json.JSONDecodeError as exc:
-        return None, f"Arguments are not valid JSON: {exc}"
-    if not isinstance(value, dict):
-        return None, f"Arguments must be a JSON object, got {type(value).__name__}"
-    return value, None
 
 
 def completion_metadata(
@@ -419,73 +383,28 @@ def _generation(
     return ChatGeneration(message=message, generation_info=info)
 
 
-class ToolCallChunkIndexer:
-    """Assigns each streamed tool call a stable index so LangChain merges fragments right.
-
-    The service marks later fragments with ``"id": ""`` and may repeat the name; some
-    OpenAI-compatible servers reuse one index for parallel calls with different ids, or send
-    no index at all. Fragments of one call share an index; a name or id is emitted once.
-    """
-
-    def __init__(self) -> None:
-        self._by_wire: dict[int, int] = {}  # wire index -> our index of its current call
-        self._ids: dict[int, str | None] = {}  # our index -> id seen
-        self._named: set[int] = set()
-        self._last: int | None = None
-
-    def chunk(self, raw: Mapping[str, Any]) -> ToolCallChunk:
-        """The ``ToolCallChunk`` of one wire tool-call fragment."""
-        function = raw.get("function") or {}
-        call_id = raw.get("id") or None
-        index = self._index_of(raw.get("index"), call_id)
-        name = function.get("name") or None
-        if name is not None and index in self._named:
-            name = None  # a repeated name would be concatenated by LangChain's merge
-        elif name is not None:
-            self._named.add(index)
-        if call_id is not None and self._ids.get(index) == call_id:
-            call_id = None
-        elif call_id is not None:
-            self._ids[index] = call_id
-        return tool_call_chunk(
-            name=name, args=function.get("arguments") or "", id=call_id, index=index
-        )
-
-    def _index_of(self, wire_index: Any, call_id: str | None) -> int:
-        if not isinstance(wire_index, int):
-            return self._index_without_wire_index(call_id)
-        index = self._by_wire.get(wire_index)
-        if index is None or (call_id is not None and self._ids.get(index) not in (None, call_id)):
-            index = self._new_index()
-            self._by_wire[wire_index] = index
-        self._last = index
-        return index
-
-    def _index_without_wire_index(self, call_id: str | None) -> int:
-        if self._last is None or (call_id is not None and self._ids.get(self._last) != call_id):
-            self._last = self._new_index()
-        return self._last
-
-    def _new_index(self) -> int:
-        index = len(self._ids) if not self._ids else max(self._ids) + 1
-        self._ids[index] = None
-        return index
-
-
 class StreamConverter:
     """Turns the core's chunk dicts into ``ChatGenerationChunk`` objects for one stream.
 
     Only choice 0 is streamed (LangChain merges a stream into one message). Usage and the
     response metadata go on one closing chunk, built from the core's aggregate, so they
     appear exactly once however the service spreads them over chunks.
+
+    Tool-call fragments arrive normalised by the core (CONTRACT.md: ``index`` is the call's,
+    ``id`` is None when absent, ``function`` has ``name`` and ``arguments``), so LangChain's
+    merge by ``index`` assembles them; only a repeated name is dropped (the merge would
+    concatenate it), and a call that never got an id gets one on the closing chunk.
     """
 
+    __slots__ = ("_has_id", "_named")
+
     def __init__(self) -> None:
-        self._tool_calls = ToolCallChunkIndexer()
+        self._named: set[int] = set()
+        self._has_id: dict[int, bool] = {}
 
     def convert(self, chunk: Mapping[str, Any]) -> ChatGenerationChunk | None:
         """The generation chunk for one wire chunk, or ``None`` when it carries nothing."""
-        choice = _first_choice(chunk)
+        choice = first_choice(chunk)
         if choice is None:
             return None
         delta = choice.get("delta") or {}
@@ -493,7 +412,7 @@ class StreamConverter:
         additional: dict[str, Any] = {}
         if delta.get("reasoning_content"):
             additional["reasoning_content"] = delta["reasoning_content"]
-        calls = [self._tool_calls.chunk(raw) for raw in delta.get("tool_calls") or ()]
+        calls = [self._tool_call_chunk(raw) for raw in delta.get("tool_calls") or ()]
         if not (content or additional or calls):
             return None
         message = AIMessageChunk(
@@ -503,6 +422,23 @@ class StreamConverter:
             response_metadata={"model_provider": PROVIDER},
         )
         return ChatGenerationChunk(message=message)
+
+    def _tool_call_chunk(self, raw: Mapping[str, Any]) -> ToolCallChunk:
+        index, call_id, function = raw["index"], raw["id"], raw["function"]
+        name = function["name"]
+        if name is not None and index in self._named:
+            name = None
+        elif name is not None:
+            self._named.add(index)
+        self._has_id[index] = self._has_id.get(index, False) or call_id is not None
+        return tool_call_chunk(name=name, args=function["arguments"], id=call_id, index=index)
+
+    def _missing_ids(self) -> list[ToolCallChunk]:
+        return [
+            tool_call_chunk(name=None, args="", id=new_tool_call_id(), index=index)
+            for index, has_id in self._has_id.items()
+            if not has_id
+        ]
 
     def closing(
         self,
@@ -515,24 +451,18 @@ class StreamConverter:
         metadata = completion_metadata(completion, model=model)
         if request_id and not metadata.get("request_id"):
             metadata["request_id"] = request_id
-        choice = _first_choice(completion) or {}
+        choice = first_choice(completion) or {}
         info: dict[str, Any] = {"finish_reason": choice.get("finish_reason")}
         if choice.get("logprobs") is not None:
             info["logprobs"] = choice["logprobs"]
         message = AIMessageChunk(
             content="",
+            tool_call_chunks=self._missing_ids(),
             usage_metadata=usage_to_metadata(completion.get("usage")),
             response_metadata={**metadata, **info},
             chunk_position="last",
         )
         return ChatGenerationChunk(message=message, generation_info=info)
-
-
-def _first_choice(payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    for choice in payload.get("choices") or ():
-        if choice.get("index", 0) == 0:
-            return choice  # type: ignore[no-any-return]
-    return None
 
 
 def profile_to_langchain(profile: CoreModelProfile) -> LCModelProfile:

@@ -26,6 +26,9 @@ moderation is only a ``ModelError``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from langchain_core.exceptions import (
     ContextOverflowError,
     ModelAPIError,
@@ -156,6 +159,22 @@ def to_langchain_error(error: OpenSearchLLMError) -> OpenSearchLLMError:
     return converted
 
 
+@contextmanager
+def langchain_errors() -> Iterator[None]:
+    """Re-raise the core's errors in the block as their LangChain-flavoured classes.
+
+    The converted error is chained to the core's (``__cause__``); errors without a LangChain
+    counterpart (request validation, a missing key) propagate unchanged.
+    """
+    try:
+        yield
+    except OpenSearchLLMError as error:
+        converted = to_langchain_error(error)
+        if converted is error:
+            raise
+        raise converted from error
+
+
 def _langchain_class(kind: type[OpenSearchLLMError]) -> type[OpenSearchLLMError] | None:
     for klass in kind.__mro__:
         target = _LANGCHAIN_CLASSES.get(klass)
@@ -183,5 +202,6 @@ __all__ = [
     "OpenSearchLLMServerError",
     "OpenSearchLLMStreamError",
     "OpenSearchLLMTimeoutError",
+    "langchain_errors",
     "to_langchain_error",
 ]

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib
-import threading
 import warnings
-import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any, Literal
 
@@ -47,29 +43,28 @@ from langchain_opensearch_llm._convert import (
     profile_to_langchain,
     wire_tool_choice,
 )
-from langchain_opensearch_llm._errors import to_langchain_error
-from opensearch_llm import (
-    AsyncChatClient,
-    ChatClient,
-    ChatParams,
-    MissingAPIKeyError,
-    OpenSearchLLMError,
-    get_profile,
+from langchain_opensearch_llm._errors import langchain_errors
+from langchain_opensearch_llm._structured import (
+    RequiredJsonKeyToolsParser,
+    RequiredPydanticToolsParser,
 )
-from opensearch_llm._config import (
+from opensearch_llm import AsyncChatClient, ChatClient, MissingAPIKeyError, get_profile
+from opensearch_llm._adapters import (
     API_KEY_ENV_VARS,
+    CHAT_OPTION_NAMES,
     DEFAULT_MAX_RETRIES,
     DEFAULT_MODEL,
+    ClientCache,
+    forced_tool_settings,
     resolve_api_key,
     resolve_base_url,
+    sent_value,
+    split_params,
+    validate_params,
 )
-from opensearch_llm._profiles import thinking_enabled
-from opensearch_llm._validate import validate_params
 
 StructuredMethod = Literal["function_calling", "json_mode", "json_schema"]
 
-#: Every parameter the core's ``create``/``stream`` take by name; the rest goes in ``extra_body``.
-CORE_PARAMS: frozenset[str] = frozenset(ChatParams.__annotations__)
 #: Model fields sent as request parameters when set.
 _REQUEST_FIELDS: tuple[str, ...] = (
     "max_tokens",
@@ -118,34 +113,7 @@ def _api_key_from_env() -> SecretStr | None:
         return None
 
 
-class _ClientCache:
-    """The model's core clients, made on first use. A copy or an unpickled model starts empty."""
-
-    __slots__ = ("async_client", "lock", "loop", "sync_client")
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.sync_client: ChatClient | None = None
-        self.async_client: AsyncChatClient | None = None
-        self.loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
-
-    def __copy__(self) -> _ClientCache:
-        return _ClientCache()
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> _ClientCache:
-        return _ClientCache()
-
-    def __reduce__(self) -> tuple[type[_ClientCache], tuple[()]]:
-        return (_ClientCache, ())
-
-
-@contextmanager
-def _langchain_errors() -> Iterator[None]:
-    """Re-raise the core's errors as their LangChain-flavoured classes (see ``_errors``)."""
-    try:
-        yield
-    except OpenSearchLLMError as error:
-        raise to_langchain_error(error) from error.__cause__
+_Clients = ClientCache[ChatClient, AsyncChatClient]
 
 
 class ChatOpenSearchLLM(BaseChatModel):
@@ -201,7 +169,10 @@ class ChatOpenSearchLLM(BaseChatModel):
     revive with ``loads(text, allowed_objects=[ChatOpenSearchLLM], secrets_from_env=True)``.
     Pickling and copying drop the live connections; injected httpx clients are shared by
     copies, dropped by pickles, and never closed by the model (``close``/``aclose`` close
-    the model's own pools).
+    the model's own pools). The async pool is one per event loop (``aclose`` closes the
+    running loop's); an injected ``http_async_client`` is used from every loop, so inject one
+    only where a single loop uses it. ``default_headers`` are never shown or serialized
+    (they may carry credentials).
     """
 
     model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
@@ -227,8 +198,8 @@ class ChatOpenSearchLLM(BaseChatModel):
     """Seconds to wait for the next streamed chunk (core default 120)."""
     max_retries: int = DEFAULT_MAX_RETRIES
     """Retries of 429, 5xx and connection errors (never after a stream's first byte)."""
-    default_headers: dict[str, str] | None = None
-    """Headers sent with every request."""
+    default_headers: dict[str, str] | None = Field(default=None, repr=False, exclude=True)
+    """Headers sent with every request (not shown in a repr, not serialized)."""
     http_client: httpx.Client | None = Field(default=None, exclude=True)
     """An ``httpx.Client`` to send through (e.g. one on the emulator's transport)."""
     http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True)
@@ -280,7 +251,7 @@ class ChatOpenSearchLLM(BaseChatModel):
     extra_body: dict[str, Any] | None = None
     """Merged into the JSON body of every request."""
 
-    _clients: _ClientCache = PrivateAttr(default_factory=_ClientCache)
+    _clients: _Clients = PrivateAttr(default_factory=ClientCache)
 
     # ------------------------------------------------------------------ construction
 
@@ -311,7 +282,7 @@ class ChatOpenSearchLLM(BaseChatModel):
     def _check_settings(self) -> Self:
         """Fail at construction, not at the first call, on a bad endpoint or parameter."""
         resolve_base_url(self.base_url, self.region)
-        validate_params(_split_params(self._request_defaults())[0])
+        validate_params(split_params(self._request_defaults()))
         return self
 
     def _resolve_model_profile(self) -> LCModelProfile | None:
@@ -379,55 +350,29 @@ class ChatOpenSearchLLM(BaseChatModel):
     # ------------------------------------------------------------------ clients
 
     def _client_options(self) -> dict[str, Any]:
-        return {
-            "api_key": self.api_key,
-            "base_url": self.base_url,
-            "region": self.region,
-            "timeout": self.timeout,
-            "connect_timeout": self.connect_timeout,
-            "stream_idle_timeout": self.stream_idle_timeout,
-            "max_retries": self.max_retries,
-            "default_headers": self.default_headers,
-        }
+        return {name: getattr(self, name) for name in CHAT_OPTION_NAMES}
 
     def _sync_client(self) -> ChatClient:
-        cache = self._clients
-        if cache.sync_client is None:
-            with cache.lock:
-                if cache.sync_client is None:
-                    cache.sync_client = ChatClient(
-                        http_client=self.http_client, **self._client_options()
-                    )
-        return cache.sync_client
+        return self._clients.sync(
+            lambda: ChatClient(http_client=self.http_client, **self._client_options())
+        )
 
     def _async_client(self) -> AsyncChatClient:
-        # One client per event loop: pooled connections belong to the loop that opened them
-        # (asyncio.run, notebooks and test runners each bring their own).
-        loop = asyncio.get_running_loop()
-        cache = self._clients
-        with cache.lock:
-            if cache.async_client is None or cache.loop is None or cache.loop() is not loop:
-                cache.async_client = AsyncChatClient(
-                    http_client=self.http_async_client, **self._client_options()
-                )
-                cache.loop = weakref.ref(loop)
-            return cache.async_client
+        return self._clients.async_(
+            lambda: AsyncChatClient(http_client=self.http_async_client, **self._client_options())
+        )
 
     def close(self) -> None:
         """Close the sync connection pool (an injected ``http_client`` is left open)."""
-        client, self._clients.sync_client = self._clients.sync_client, None
-        if client is not None:
-            client.close()
+        self._clients.close()
 
     async def aclose(self) -> None:
-        """Close the async connection pool (an injected ``http_async_client`` is left open)."""
-        client, self._clients.async_client = self._clients.async_client, None
-        if client is not None:
-            await client.aclose()
+        """Close this event loop's connection pool (an injected client is left open)."""
+        await self._clients.aclose()
 
     def __copy__(self) -> Self:
         clone = super().__copy__()
-        clone._clients = _ClientCache()
+        clone._clients = ClientCache()  # the shallow copy would share the live clients
         return clone
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
@@ -452,8 +397,8 @@ class ChatOpenSearchLLM(BaseChatModel):
         """The request parameters set on the model (``model_kwargs`` included)."""
         params = {name: getattr(self, name) for name in _REQUEST_FIELDS}
         params["stop"] = self.stop or None
-        params["extra_body"] = self.extra_body
         params.update(self.model_kwargs)
+        params["extra_body"] = self.extra_body  # last: its keys win, as in the core
         return {key: value for key, value in params.items() if value is not None}
 
     def _request(
@@ -467,19 +412,13 @@ class ChatOpenSearchLLM(BaseChatModel):
         """The model, wire messages and core keyword arguments of one call."""
         call = {k: v for k, v in kwargs.items() if k not in _LANGCHAIN_KWARGS}
         stream_usage = call.pop("stream_usage", None)
-        model = call.pop("model", None) or call.pop("model_name", None) or self.model_name
+        model = _pop_model(call) or self.model_name
         _reject_client_fields(call)
-        params, extra = _split_params(self._request_defaults())
-        call_params, call_extra = _split_params(call)
-        params.update(call_params)
         if stop is not None:
-            params["stop"] = stop or None
-        extra_body = {**extra, **call_extra}
-        if extra_body:
-            params["extra_body"] = extra_body
+            call["stop"] = stop or None
+        params = split_params(self._request_defaults(), call)
         if stream:
             _apply_stream_usage(params, self.stream_usage if stream_usage is None else stream_usage)
-        params = {key: value for key, value in params.items() if value is not None}
         return str(model), messages_to_wire(messages), params
 
     def _should_stream(
@@ -490,7 +429,7 @@ class ChatOpenSearchLLM(BaseChatModel):
         **kwargs: Any,
     ) -> bool:
         # n > 1: a stream would merge the choices into one message; generate them instead.
-        n = kwargs.get("n") or self.n or self.model_kwargs.get("n") or 1
+        n = kwargs.get("n") or self.n or 1
         if isinstance(n, int) and n > 1:
             return False
         return super()._should_stream(async_api=async_api, run_manager=run_manager, **kwargs)
@@ -503,7 +442,7 @@ class ChatOpenSearchLLM(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         model, wire, params = self._request(messages, stop, kwargs, stream=False)
-        with _langchain_errors():
+        with langchain_errors():
             completion = self._sync_client().create(model=model, messages=wire, **params)
         return completion_to_result(completion, model=model)
 
@@ -515,7 +454,7 @@ class ChatOpenSearchLLM(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         model, wire, params = self._request(messages, stop, kwargs, stream=False)
-        with _langchain_errors():
+        with langchain_errors():
             completion = await self._async_client().create(model=model, messages=wire, **params)
         return completion_to_result(completion, model=model)
 
@@ -529,7 +468,7 @@ class ChatOpenSearchLLM(BaseChatModel):
         model, wire, params = self._request(messages, stop, kwargs, stream=True)
         converter = StreamConverter()
         with (
-            _langchain_errors(),
+            langchain_errors(),
             self._sync_client().stream(model=model, messages=wire, **params) as stream,
         ):
             for chunk in stream:
@@ -552,7 +491,7 @@ class ChatOpenSearchLLM(BaseChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         model, wire, params = self._request(messages, stop, kwargs, stream=True)
         converter = StreamConverter()
-        with _langchain_errors():
+        with langchain_errors():
             async with self._async_client().stream(model=model, messages=wire, **params) as stream:
                 async for chunk in stream:
                     generation = converter.convert(chunk)
@@ -663,25 +602,36 @@ class ChatOpenSearchLLM(BaseChatModel):
         self, schema: Any, strict: bool | None, trace: dict[str, Any]
     ) -> tuple[Runnable[Any, Any], Runnable[Any, Any]]:
         name = convert_to_openai_tool(schema)["function"]["name"]
+        thinking = sent_value(split_params(self._request_defaults()), "enable_thinking")
+        settings = forced_tool_settings(self.model_name, thinking, name)
         llm = self.bind_tools(
             [schema],
             strict=strict,
             parallel_tool_calls=False,
             ls_structured_output_format=trace,
-            **self._forced_tool_settings(name),
+            **settings,
         )
+        if settings["tool_choice"] == "auto":
+            return llm, self._unforced_parser(schema, name)
         if _is_pydantic_class(schema):
             return llm, PydanticToolsParser(tools=[schema], first_tool_only=True)
         return llm, JsonOutputKeyToolsParser(key_name=name, first_tool_only=True)
 
-    def _forced_tool_settings(self, name: str) -> dict[str, Any]:
-        """How to make the model call tool ``name``, given whether it thinks."""
-        profile = get_profile(self.model_name)
-        if profile.thinking == "only" or self.enable_thinking is True:
-            return {"tool_choice": "auto"}  # the service rejects a forced call while thinking
-        if thinking_enabled(profile, None) and self.enable_thinking is None:
-            return {"tool_choice": name, "enable_thinking": False}
-        return {"tool_choice": name}
+    def _unforced_parser(self, schema: Any, name: str) -> Runnable[Any, Any]:
+        """A parser that raises when the model, not forced to, answered without the tool."""
+        warnings.warn(
+            f"{self.model_name} thinks, and the service rejects a forced tool call while a model "
+            f"thinks: with_structured_output sends tool_choice='auto', and raises "
+            f"OutputParserException when an answer does not call {name!r}.",
+            stacklevel=4,
+        )
+        if _is_pydantic_class(schema):
+            return RequiredPydanticToolsParser(
+                tools=[schema], first_tool_only=True, model_name=self.model_name, tool_name=name
+            )
+        return RequiredJsonKeyToolsParser(
+            key_name=name, first_tool_only=True, model_name=self.model_name, tool_name=name
+        )
 
     def _structured_by_json_mode(
         self, schema: Any, strict: bool | None, trace: dict[str, Any]
@@ -716,18 +666,11 @@ def _field_names_and_aliases(cls: type[BaseModel]) -> set[str]:
     return names
 
 
-def _split_params(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(core keyword arguments, extra body fields)``; ``extra_body`` is unpacked."""
-    core: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
-    for key, value in params.items():
-        if key == "extra_body":
-            extra.update(value or {})
-        elif key in CORE_PARAMS:
-            core[key] = value
-        else:
-            extra[key] = value
-    return core, extra
+def _pop_model(call: dict[str, Any]) -> Any:
+    """The per-call model (``model`` or its alias ``model_name``), removed from ``call``."""
+    model = call.pop("model", None)
+    model_name = call.pop("model_name", None)
+    return model or model_name
 
 
 def _reject_client_fields(call: Mapping[str, Any]) -> None:

@@ -9,7 +9,6 @@ LangChain-flavoured classes).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import contextmanager
 from typing import Any, TypedDict
 
 import httpx
@@ -26,16 +25,20 @@ from langchain_core.runnables.utils import AddableDict
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 from typing_extensions import Self
 
-from langchain_opensearch_llm._errors import to_langchain_error
-from opensearch_llm import OpenSearchLLMError, RequestValidationError
-from opensearch_llm._config import DEFAULT_MAX_RETRIES, resolve_api_key
-from opensearch_llm._knowledge import build_knowledge_request, resolve_host, validate_app
+from langchain_opensearch_llm._errors import langchain_errors
+from opensearch_llm import RequestValidationError
+from opensearch_llm._adapters import (
+    DEFAULT_MAX_RETRIES,
+    KNOWLEDGE_OPTION_NAMES,
+    ClientCache,
+    check_knowledge_settings,
+    knowledge_passages,
+)
 from opensearch_llm.knowledge import (
     AccessKeyCredentials,
     AsyncKnowledgeClient,
     KnowledgeAuth,
     KnowledgeClient,
-    KnowledgeClientCache,
     KnowledgeParams,
     KnowledgeResult,
 )
@@ -53,20 +56,10 @@ class KnowledgeQuery(TypedDict, total=False):
     prompt: str
 
 
-@contextmanager
-def _langchain_errors() -> Iterator[None]:
-    """Re-raise the core's errors as their LangChain-flavoured classes."""
-    try:
-        yield
-    except OpenSearchLLMError as error:
-        raise to_langchain_error(error) from error.__cause__
-
-
 def _passages(fixed: Sequence[str] | None, documents: Sequence[Document | str]) -> list[str] | None:
-    """Fixed content then the documents' text, without empty passages; None when there is none."""
-    texts = [*(fixed or ()), *(d if isinstance(d, str) else d.page_content for d in documents)]
-    kept = [text for text in texts if text.strip()]
-    return kept or None
+    """Fixed content then the documents' text, without blank passages; None when there is none."""
+    texts = (d if isinstance(d, str) else d.page_content for d in documents)
+    return knowledge_passages(fixed or (), texts)
 
 
 def _answer_document(result: KnowledgeResult, sources: Sequence[Document | str]) -> Document:
@@ -85,12 +78,14 @@ class _KnowledgeSettings(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
 
-    app: str
-    """The application (app group) name, from the console's Instance Management page."""
+    app: str | None = None
+    """The application (app group) name (console, Instance Management); default:
+    ``OPENSEARCH_LLM_APP``."""
     host: str | None = None
     """The instance endpoint; default: ``OPENSEARCH_LLM_KNOWLEDGE_HOST``."""
     api_key: SecretStr | None = Field(default=None, repr=False)
-    """API key; default: ``OPENSEARCH_LLM_API_KEY``, then ``DASHSCOPE_API_KEY``."""
+    """API key; default: ``OPENSEARCH_LLM_API_KEY``, then ``DASHSCOPE_API_KEY`` (a missing key
+    is reported on the first call, like the chat model's)."""
     access_key_id: str | None = None
     """With ``access_key_secret``: sign requests with the AccessKey pair instead of the key."""
     access_key_secret: SecretStr | None = Field(default=None, repr=False)
@@ -111,22 +106,27 @@ class _KnowledgeSettings(BaseModel):
     """Seconds to wait for the next streamed bytes (core default 120)."""
     max_retries: int = DEFAULT_MAX_RETRIES
     """Retries of 429, 5xx and connection errors (never after a stream's first byte)."""
-    default_headers: dict[str, str] | None = Field(default=None, repr=False)
-    """Headers sent with every request."""
+    default_headers: dict[str, str] | None = Field(default=None, repr=False, exclude=True)
+    """Headers sent with every request (not shown in a repr, not serialized)."""
     http_client: httpx.Client | None = Field(default=None, exclude=True, repr=False)
     """An ``httpx.Client`` to send through (e.g. one on the emulator's transport)."""
     http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True, repr=False)
     """An ``httpx.AsyncClient`` to send through, for the async methods."""
 
-    _clients: KnowledgeClientCache = PrivateAttr(default_factory=KnowledgeClientCache)
+    _clients: ClientCache[KnowledgeClient, AsyncKnowledgeClient] = PrivateAttr(
+        default_factory=ClientCache
+    )
 
     @model_validator(mode="after")
     def _check_settings(self) -> Self:
-        validate_app(self.app)
-        resolve_host(self.host)
-        if self._auth() == "bearer":
-            resolve_api_key(self.api_key)
-        build_knowledge_request(question="?", content=self.content, **self._params())
+        """Fail at construction on a bad setting; a missing key is reported on the first call."""
+        check_knowledge_settings(
+            app=self.app,
+            host=self.host,
+            auth=self._auth(),
+            content=self.content,
+            params=self._params(),
+        )
         return self
 
     def _auth(self) -> KnowledgeAuth:
@@ -141,17 +141,8 @@ class _KnowledgeSettings(BaseModel):
         return {"model": self.model, "csi_level": self.csi_level}
 
     def _client_options(self) -> dict[str, Any]:
-        return {
-            "api_key": self.api_key,
-            "host": self.host,
-            "app": self.app,
-            "timeout": self.timeout,
-            "connect_timeout": self.connect_timeout,
-            "stream_idle_timeout": self.stream_idle_timeout,
-            "max_retries": self.max_retries,
-            "default_headers": self.default_headers,
-            "auth": self._auth(),
-        }
+        options = {name: getattr(self, name) for name in KNOWLEDGE_OPTION_NAMES}
+        return {**options, "auth": self._auth()}
 
     def _sync_client(self) -> KnowledgeClient:
         return self._clients.sync(
@@ -173,7 +164,7 @@ class _KnowledgeSettings(BaseModel):
         self._clients.close()
 
     async def aclose(self) -> None:
-        """Close the async connection pool (an injected ``http_async_client`` is left open)."""
+        """Close this event loop's connection pool (an injected client is left open)."""
         await self._clients.aclose()
 
 
@@ -201,7 +192,7 @@ class OpenSearchKnowledgeRetriever(_KnowledgeSettings, BaseRetriever):
         sources: list[Document] = []
         if self.retriever is not None:
             sources = self.retriever.invoke(query, config={"callbacks": run_manager.get_child()})
-        with _langchain_errors():
+        with langchain_errors():
             result = self._sync_client().answer(
                 query, _passages(self.content, sources), **self._params()
             )
@@ -215,7 +206,7 @@ class OpenSearchKnowledgeRetriever(_KnowledgeSettings, BaseRetriever):
             sources = await self.retriever.ainvoke(
                 query, config={"callbacks": run_manager.get_child()}
             )
-        with _langchain_errors():
+        with langchain_errors():
             result = await self._async_client().answer(
                 query, _passages(self.content, sources), **self._params()
             )
@@ -341,14 +332,14 @@ class OpenSearchKnowledgeRunnable(_KnowledgeSettings, RunnableSerializable[Any, 
     def _invoke(self, query: Any, run_manager: CallbackManagerForChainRun) -> str:
         call = _call_of(query)
         question, content, params = self._request(call, self._documents(call, run_manager))
-        with _langchain_errors():
+        with langchain_errors():
             return self._sync_client().answer(question, content, **params).answer
 
     async def _ainvoke(self, query: Any, run_manager: AsyncCallbackManagerForChainRun) -> str:
         call = _call_of(query)
         documents = await self._adocuments(call, run_manager)
         question, content, params = self._request(call, documents)
-        with _langchain_errors():
+        with langchain_errors():
             result = await self._async_client().answer(question, content, **params)
         return result.answer
 
@@ -357,7 +348,7 @@ class OpenSearchKnowledgeRunnable(_KnowledgeSettings, RunnableSerializable[Any, 
     ) -> Iterator[str]:
         call = _call_of(_merge_inputs(list(inputs)))
         question, content, params = self._request(call, self._documents(call, run_manager))
-        with _langchain_errors(), self._sync_client().stream(question, content, **params) as s:
+        with langchain_errors(), self._sync_client().stream(question, content, **params) as s:
             yield from s
 
     async def _atransform(
@@ -366,7 +357,7 @@ class OpenSearchKnowledgeRunnable(_KnowledgeSettings, RunnableSerializable[Any, 
         call = _call_of(_merge_inputs([chunk async for chunk in inputs]))
         documents = await self._adocuments(call, run_manager)
         question, content, params = self._request(call, documents)
-        with _langchain_errors():
+        with langchain_errors():
             stream = self._async_client().stream(question, content, **params)
             async with stream:
                 async for piece in stream:

@@ -4,13 +4,13 @@ Request side: ``ChatMessage`` and its blocks become wire messages (reasoning is 
 design "Facts"); tools become OpenAI tool dicts. Response side: a ``chat.completion`` becomes a
 ``ChatResponse`` whose message holds a ``ThinkingBlock``, a ``TextBlock`` and ``ToolCallBlock``s,
 and ``ChatStreamState`` turns each ``chat.completion.chunk`` into a cumulative ``ChatResponse``
-(tool-call fragments merged by ``index``; the core has already normalised them, CONTRACT.md).
+built from the core's aggregate of the stream so far (the core merges the fragments, once).
+What is not LlamaIndex-specific is the core's, in ``opensearch_llm._adapters``.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +33,15 @@ from llama_index.core.llms.llm import ToolSelection
 
 from llama_index_opensearch_llm._json import parse_arguments
 from opensearch_llm import RequestValidationError
-from opensearch_llm._validate import CHAT_PARAMS, TOOL_CHOICE_STRINGS
+from opensearch_llm._adapters import (
+    first_choice,
+    legacy_tool_call,
+    merge_system_messages,
+    new_tool_call_id,
+    parse_tool_arguments,
+    usage_counts,
+    wire_tool_call,
+)
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
@@ -65,10 +73,10 @@ _SKIPPED_BLOCKS = (ThinkingBlock, CachePoint, ToolCallBlock)
 def to_wire_messages(messages: Sequence[ChatMessage]) -> list[WireMessage]:
     """The wire messages for a LlamaIndex chat history (the history is not modified).
 
-    Leading system messages are merged into one, because the service takes a system message
-    only as ``messages[0]`` (api-docs 000).
+    System (and developer) messages are merged into one, first, because the service takes a
+    system message only as ``messages[0]`` (api-docs 000).
     """
-    return _merge_leading_system([to_wire_message(message) for message in messages])
+    return merge_system_messages([to_wire_message(message) for message in messages])
 
 
 def to_wire_message(message: ChatMessage) -> WireMessage:
@@ -123,16 +131,6 @@ def _with_name(wire: WireMessage, message: ChatMessage) -> WireMessage:
     if isinstance(name, str) and name:
         wire["name"] = name
     return wire
-
-
-def _merge_leading_system(wire: list[WireMessage]) -> list[WireMessage]:
-    count = 0
-    while count < len(wire) and wire[count]["role"] == "system":
-        count += 1
-    if count < 2:
-        return wire
-    text = "\n\n".join(m["content"] for m in wire[:count] if m["content"])
-    return [{"role": "system", "content": text}, *wire[count:]]
 
 
 def blocks_text(blocks: Iterable[Any], role: str) -> str:
@@ -229,29 +227,8 @@ def wire_tool_calls(message: ChatMessage) -> list[dict[str, Any]]:
     """The ``tool_calls`` of an assistant message: its ToolCallBlocks, else the legacy kwarg."""
     blocks = [block for block in message.blocks if isinstance(block, ToolCallBlock)]
     if blocks:
-        return [_block_tool_call(block) for block in blocks]
-    return [_legacy_tool_call(call) for call in message.additional_kwargs.get("tool_calls") or ()]
-
-
-def _block_tool_call(block: ToolCallBlock) -> dict[str, Any]:
-    return _wire_call(block.tool_call_id, block.tool_name, block.tool_kwargs)
-
-
-def _legacy_tool_call(call: Any) -> dict[str, Any]:
-    """A tool call kept in ``additional_kwargs`` (a wire dict, or an SDK object)."""
-    data = call.model_dump() if hasattr(call, "model_dump") else dict(call)
-    function = data.get("function") or {}
-    return _wire_call(data.get("id"), function.get("name") or "", function.get("arguments"))
-
-
-def _wire_call(call_id: str | None, name: str, arguments: Any) -> dict[str, Any]:
-    if not isinstance(arguments, str):
-        arguments = json.dumps(arguments or {}, ensure_ascii=False)
-    return {
-        "id": call_id or "",
-        "type": "function",
-        "function": {"name": name, "arguments": arguments or "{}"},
-    }
+        return [wire_tool_call(b.tool_call_id, b.tool_name, b.tool_kwargs) for b in blocks]
+    return [legacy_tool_call(call) for call in message.additional_kwargs.get("tool_calls") or ()]
 
 
 def tool_spec(tool: BaseTool) -> dict[str, Any]:
@@ -259,88 +236,21 @@ def tool_spec(tool: BaseTool) -> dict[str, Any]:
     return tool.metadata.to_openai_tool(skip_length_check=True)
 
 
-def resolve_tool_choice(tool_choice: str | dict[str, Any] | None, tool_required: bool) -> Any:
-    """The wire ``tool_choice``: as given, a tool name made a function choice, or ``required``.
-
-    None (nothing sent; the service's default is ``auto``) when neither is given.
-    """
-    if tool_choice is None:
-        return "required" if tool_required else None
-    if isinstance(tool_choice, str) and tool_choice not in TOOL_CHOICE_STRINGS:
-        return {"type": "function", "function": {"name": tool_choice}}
-    return tool_choice
-
-
-def request_params(*layers: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge parameter layers (later wins); drop None; move non-core keys into ``extra_body``.
-
-    The core takes a fixed set of keywords (CONTRACT.md) and rejects others; anything else the
-    caller set (e.g. a Qwen body field the core does not know yet) is sent through
-    ``extra_body``.
-    """
-    merged: dict[str, Any] = {}
-    for layer in layers:
-        merged.update(layer)
-    params: dict[str, Any] = {}
-    extra: dict[str, Any] = dict(merged.pop("extra_body", None) or {})
-    for name, value in merged.items():
-        if value is None:
-            continue
-        if name in CHAT_PARAMS:
-            params[name] = value
-        else:
-            extra[name] = value
-    if extra:
-        params["extra_body"] = extra
-    return params
-
-
 # ----------------------------------------------------------------------------------------------
 # Response side
 # ----------------------------------------------------------------------------------------------
 
 
-def usage_fields(usage: Mapping[str, Any] | None) -> dict[str, int]:
-    """Token counts of a wire ``usage``: prompt, completion, total, reasoning and cached."""
-    if not usage:
-        return {}
-    fields = {
-        name: usage[name]
-        for name in ("prompt_tokens", "completion_tokens", "total_tokens")
-        if isinstance(usage.get(name), int)
-    }
-    reasoning = _detail(usage, "completion_tokens_details", "reasoning_tokens")
-    if reasoning is not None:
-        fields["reasoning_tokens"] = reasoning
-    cached = _detail(usage, "prompt_tokens_details", "cached_tokens")
-    if cached is not None:
-        fields["cached_tokens"] = cached
-    return fields
+def response_fields(completion: Mapping[str, Any], choice: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``additional_kwargs`` of a response: token counts, finish reason, request id, model.
 
-
-def reasoning_tokens(usage: Mapping[str, Any] | None) -> int | None:
-    """``usage.completion_tokens_details.reasoning_tokens``, when the service sent it."""
-    return _detail(usage, "completion_tokens_details", "reasoning_tokens") if usage else None
-
-
-def _detail(usage: Mapping[str, Any], group: str, name: str) -> int | None:
-    details = usage.get(group)
-    value = details.get(name) if isinstance(details, Mapping) else None
-    return value if isinstance(value, int) else None
-
-
-def response_fields(
-    *,
-    model: str | None,
-    request_id: str | None,
-    finish_reason: str | None,
-    usage: Mapping[str, Any] | None,
-) -> dict[str, Any]:
-    """The ``additional_kwargs`` of a response: usage, finish reason, request id and model."""
-    fields: dict[str, Any] = usage_fields(usage)
-    fields["finish_reason"] = finish_reason
-    fields["request_id"] = request_id
-    fields["model"] = model
+    The counts keep the core's names (``prompt_tokens``, ``completion_tokens``, ...), which
+    LlamaIndex's token counter reads.
+    """
+    fields: dict[str, Any] = dict(usage_counts(completion.get("usage")) or {})
+    fields["finish_reason"] = choice.get("finish_reason")
+    fields["request_id"] = completion.get("request_id")
+    fields["model"] = completion.get("model")
     return fields
 
 
@@ -383,48 +293,44 @@ def assistant_message(
 
 def chat_response(completion: Mapping[str, Any]) -> ChatResponse:
     """The ChatResponse of a ``chat.completion`` dict (first choice); ``raw`` is the dict."""
-    choice = _first_choice(completion.get("choices"))
-    wire = choice.get("message") or {}
-    usage = completion.get("usage")
-    message = assistant_message(
-        content_text(wire.get("content")),
-        wire.get("reasoning_content") or "",
-        [_response_tool_call(call) for call in wire.get("tool_calls") or ()],
-        reasoning_tokens(usage),
-    )
-    fields = response_fields(
-        model=completion.get("model"),
-        request_id=completion.get("request_id"),
-        finish_reason=choice.get("finish_reason"),
-        usage=usage,
-    )
+    choice = first_choice(completion) or {}
+    fields = response_fields(completion, choice)
+    message = response_message(choice.get("message") or {}, fields.get("reasoning_tokens"))
     return ChatResponse(message=message, raw=completion, additional_kwargs=fields)
 
 
-def _first_choice(choices: Any) -> Mapping[str, Any]:
-    if not choices:
-        return {}
-    for choice in choices:
-        if (choice.get("index") or 0) == 0:
-            return choice  # type: ignore[no-any-return]
-    return choices[0]  # type: ignore[no-any-return]
+def response_message(
+    wire: Mapping[str, Any],
+    reasoning_tokens: int | None = None,
+    call_id: Callable[[int], str] = lambda position: new_tool_call_id(),
+) -> ChatMessage:
+    """The assistant ChatMessage of a wire ``message``.
+
+    ``call_id(position)`` names a tool call the service sent without an id (a tool result must
+    name its call).
+    """
+    calls = [
+        _response_tool_call(call, call.get("id") or call_id(position))
+        for position, call in enumerate(wire.get("tool_calls") or ())
+    ]
+    return assistant_message(
+        content_text(wire.get("content")),
+        wire.get("reasoning_content") or "",
+        calls,
+        reasoning_tokens,
+    )
 
 
-def _response_tool_call(call: Mapping[str, Any]) -> dict[str, Any]:
+def _response_tool_call(call: Mapping[str, Any], call_id: str) -> dict[str, Any]:
     function = call.get("function") or {}
     arguments = function.get("arguments")
     if not isinstance(arguments, str):
         arguments = json.dumps(arguments or {}, ensure_ascii=False)
     return {
-        "id": call.get("id") or new_tool_call_id(),
+        "id": call_id,
         "type": "function",
         "function": {"name": function.get("name") or "", "arguments": arguments},
     }
-
-
-def new_tool_call_id() -> str:
-    """An id for a tool call the service sent without one (tool results must name an id)."""
-    return f"call_{uuid.uuid4().hex[:24]}"
 
 
 def completion_response(response: ChatResponse) -> CompletionResponse:
@@ -456,99 +362,75 @@ def thinking_text(message: ChatMessage) -> str:
 class ChatStreamState:
     """Turns each streamed chunk into a cumulative ChatResponse.
 
-    ``delta`` is the chunk's new content, ``additional_kwargs["thinking_delta"]`` its new
-    reasoning; the message holds everything so far. Tool-call fragments are merged by
-    ``index``: parallel calls in one chunk each get their own entry, and argument fragments are
-    concatenated exactly as received (no whitespace touched).
+    ``add(chunk, stream.completion)`` is called with each chunk a core stream yields. ``delta``
+    is the chunk's new content and ``additional_kwargs["thinking_delta"]`` its new reasoning;
+    the message holds everything so far (only choice 0: with ``n > 1`` the other choices'
+    chunks add nothing). Tool calls, usage and the finish reason are taken from the core's
+    aggregate (``stream.completion()``, where the fragments were merged by ``index``, once),
+    read again only when a chunk changes them; the text is the deltas joined as they come
+    (rebuilding it from the aggregate on every chunk costs far more on long answers). A tool
+    call sent without an id gets one that stays the same for the whole stream.
     """
 
-    __slots__ = ("_calls", "_content", "_finish_reason", "_model", "_reasoning", "_usage")
+    __slots__ = ("_call_ids", "_calls", "_content", "_fields", "_reasoning")
 
     def __init__(self) -> None:
         self._content = ""
         self._reasoning = ""
-        self._calls: dict[int, _PendingCall] = {}
-        self._finish_reason: str | None = None
-        self._model: str | None = None
-        self._usage: Mapping[str, Any] | None = None
+        self._calls: list[dict[str, Any]] = []
+        self._call_ids: dict[int, str] = {}
+        self._fields: dict[str, Any] | None = None
 
-    def add(self, chunk: Mapping[str, Any], request_id: str | None = None) -> ChatResponse:
-        """Merge ``chunk`` and return the ChatResponse for it (``raw`` is the chunk)."""
-        self._model = self._model or chunk.get("model")
-        if chunk.get("usage"):
-            self._usage = chunk["usage"]
-        content_delta, thinking_delta = self._merge_choice(chunk.get("choices"))
-        fields = response_fields(
-            model=self._model,
-            request_id=request_id,
-            finish_reason=self._finish_reason,
-            usage=self._usage,
-        )
-        if thinking_delta:
-            fields["thinking_delta"] = thinking_delta
-        return ChatResponse(
-            message=self.message(), delta=content_delta, raw=chunk, additional_kwargs=fields
-        )
+    def add(
+        self, chunk: Mapping[str, Any], completion: Callable[[], Mapping[str, Any]]
+    ) -> ChatResponse:
+        """The ChatResponse for ``chunk`` (its ``raw``).
 
-    def message(self) -> ChatMessage:
-        """The assistant message of everything received so far."""
-        calls = [self._calls[index].wire() for index in sorted(self._calls)]
-        return assistant_message(
-            self._content, self._reasoning, calls, reasoning_tokens(self._usage)
-        )
-
-    def _merge_choice(self, choices: Any) -> tuple[str, str]:
-        choice = _first_choice(choices)
-        if not choice:
-            return "", ""
-        if choice.get("finish_reason"):
-            self._finish_reason = choice["finish_reason"]
-        delta = choice.get("delta") or {}
+        ``completion()`` is the core's aggregate of the stream so far, this chunk included.
+        """
+        choice = first_choice(chunk)
+        delta = (choice.get("delta") or {}) if choice is not None else {}
         content = delta.get("content") or ""
         reasoning = delta.get("reasoning_content") or ""
         self._content += content
         self._reasoning += reasoning
-        for position, fragment in enumerate(delta.get("tool_calls") or ()):
-            self._merge_call(position, fragment)
-        return content, reasoning
+        if self._fields is None or _changes_the_aggregate(chunk, choice, delta):
+            self._take(completion())
+        fields = self._fields or {}
+        if reasoning:
+            fields = {**fields, "thinking_delta": reasoning}
+        return ChatResponse(
+            message=self._message(fields.get("reasoning_tokens")),
+            delta=content,
+            raw=chunk,
+            additional_kwargs=fields,
+        )
 
-    def _merge_call(self, position: int, fragment: Mapping[str, Any]) -> None:
-        index = fragment.get("index")
-        if not isinstance(index, int):
-            index = position
-        call = self._calls.get(index)
-        if call is None:
-            call = self._calls[index] = _PendingCall()
-        call.add(fragment)
+    def _take(self, completion: Mapping[str, Any]) -> None:
+        choice = first_choice(completion) or {}
+        self._fields = response_fields(completion, choice)
+        self._calls = list((choice.get("message") or {}).get("tool_calls") or ())
+
+    def _message(self, reasoning_tokens: int | None) -> ChatMessage:
+        calls = [
+            _response_tool_call(call, call.get("id") or self._id(position))
+            for position, call in enumerate(self._calls)
+        ]
+        return assistant_message(self._content, self._reasoning, calls, reasoning_tokens)
+
+    def _id(self, position: int) -> str:
+        call_id = self._call_ids.get(position)
+        if call_id is None:
+            call_id = self._call_ids[position] = new_tool_call_id()
+        return call_id
 
 
-class _PendingCall:
-    """One streamed tool call being assembled from its fragments."""
-
-    __slots__ = ("arguments", "call_id", "name", "synthetic_id")
-
-    def __init__(self) -> None:
-        self.call_id = new_tool_call_id()
-        self.synthetic_id = True
-        self.name = ""
-        self.arguments = ""
-
-    def add(self, fragment: Mapping[str, Any]) -> None:
-        # Later fragments carry "id": "" (normalised to None by the core): keep the first id.
-        call_id = fragment.get("id")
-        if call_id and self.synthetic_id:
-            self.call_id, self.synthetic_id = call_id, False
-        function = fragment.get("function") or {}
-        if function.get("name") and not self.name:
-            self.name = function["name"]
-        self.arguments += function.get("arguments") or ""
-
-    def wire(self) -> dict[str, Any]:
-        return {
-            "id": self.call_id,
-            "type": "function",
-            "function": {"name": self.name, "arguments": self.arguments},
-        }
+def _changes_the_aggregate(
+    chunk: Mapping[str, Any], choice: Mapping[str, Any] | None, delta: Mapping[str, Any]
+) -> bool:
+    """Whether ``chunk`` brings tool-call fragments, usage or choice 0's finish reason."""
+    finished = choice is not None and bool(choice.get("finish_reason"))
+    return bool(delta.get("tool_calls") or chunk.get("usage") or finished)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -556,28 +438,37 @@ class _PendingCall:
 # ----------------------------------------------------------------------------------------------
 
 
-def tool_selections(message: ChatMessage) -> list[ToolSelection]:
-    """The tool calls of a message as ToolSelections, arguments parsed even when partial."""
+def tool_selections(message: ChatMessage, *, streaming: bool = False) -> list[ToolSelection]:
+    """The tool calls of a message as ToolSelections.
+
+    While ``streaming`` (no finish reason yet), arguments that are still arriving are parsed
+    as far as they go; a finished call's arguments must be a JSON object, else ``ValueError``
+    names the tool, the call id and the arguments received.
+    """
     blocks = [block for block in message.blocks if isinstance(block, ToolCallBlock)]
     if blocks:
-        return [
-            ToolSelection(
-                tool_id=block.tool_call_id or "",
-                tool_name=block.tool_name,
-                tool_kwargs=parse_arguments(block.tool_kwargs),
-            )
-            for block in blocks
-        ]
-    return [_legacy_selection(call) for call in message.additional_kwargs.get("tool_calls") or ()]
+        calls = [(b.tool_call_id or "", b.tool_name, b.tool_kwargs) for b in blocks]
+    else:
+        legacy = [legacy_tool_call(c) for c in message.additional_kwargs.get("tool_calls") or ()]
+        calls = [(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in legacy]
+    return [_selection(*call, streaming=streaming) for call in calls]
 
 
-def _legacy_selection(call: Any) -> ToolSelection:
-    wire = _legacy_tool_call(call)
-    return ToolSelection(
-        tool_id=wire["id"],
-        tool_name=wire["function"]["name"],
-        tool_kwargs=parse_arguments(wire["function"]["arguments"]),
-    )
+def _selection(
+    call_id: str, name: str, arguments: str | dict[str, Any], *, streaming: bool
+) -> ToolSelection:
+    if streaming:
+        return ToolSelection(
+            tool_id=call_id, tool_name=name, tool_kwargs=parse_arguments(arguments)
+        )
+    try:
+        kwargs = parse_tool_arguments(arguments)
+    except ValueError as error:
+        raise ValueError(
+            f"The model called tool {name!r} (call id {call_id!r}) with arguments that are not "
+            f"a JSON object ({error}): {str(arguments)[:500]!r}"
+        ) from error
+    return ToolSelection(tool_id=call_id, tool_name=name, tool_kwargs=kwargs)
 
 
 def keep_first_tool_call(message: ChatMessage) -> None:

@@ -6,13 +6,10 @@ streams, applies the per-model thinking policy and raises typed errors.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 import pickle
-import threading
-import weakref
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -38,20 +35,23 @@ from llama_index_opensearch_llm._convert import (
     chat_response,
     completion_response,
     keep_first_tool_call,
-    request_params,
-    resolve_tool_choice,
     to_wire_messages,
     tool_selections,
     tool_spec,
 )
-from opensearch_llm import AsyncChatClient, ChatClient, RequestValidationError, get_profile
-from opensearch_llm._config import (
+from opensearch_llm import AsyncChatClient, ChatClient, get_profile
+from opensearch_llm._adapters import (
+    CHAT_OPTION_NAMES,
     DEFAULT_MAX_RETRIES,
     DEFAULT_MODEL,
-    region_base_url,
-    validate_base_url,
+    ClientCache,
+    forced_tool_settings,
+    resolve_base_url,
+    sent_value,
+    split_params,
+    validate_params,
+    wire_tool_choice,
 )
-from opensearch_llm._profiles import thinking_enabled
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
@@ -77,17 +77,21 @@ _PARAM_FIELDS: tuple[str, ...] = (
 _TRANSIENT_FIELDS = frozenset(
     {"http_client", "async_http_client", "callback_manager", "rate_limiter"}
 )
-#: Guards the lazy creation of sync clients (instances may be shared between threads).
-_CLIENT_LOCK = threading.Lock()
 
 
 class OpenSearchLLM(FunctionCallingLLM):
     """Alibaba Cloud OpenSearch LLM, Model Studio (DashScope) and AI gateway chat models.
 
     The API key comes from ``api_key``, else ``OPENSEARCH_LLM_API_KEY``, else
-    ``DASHSCOPE_API_KEY``. Only the parameters you set are sent. Reasoning arrives as
-    ``ThinkingBlock``s; usage, ``finish_reason``, ``request_id`` and ``model`` are in each
-    response's ``additional_kwargs``.
+    ``DASHSCOPE_API_KEY``; a missing key is reported (``MissingAPIKeyError``) on the first
+    call, while a bad endpoint or parameter fails at construction. Only the parameters you set
+    are sent. Reasoning arrives as ``ThinkingBlock``s; usage, ``finish_reason``, ``request_id``
+    and ``model`` are in each response's ``additional_kwargs``.
+
+    Connections: one pooled core client for the sync methods and one per event loop for the
+    async ones, made on first use; ``close()``/``aclose()`` close them (``aclose`` the running
+    loop's). An injected ``async_http_client`` is used from every loop, so inject one only
+    where a single loop uses it.
 
     Example::
 
@@ -158,24 +162,13 @@ class OpenSearchLLM(FunctionCallingLLM):
         default=None, exclude=True, repr=False, description="An httpx.AsyncClient to send with."
     )
 
-    _client: ChatClient | None = PrivateAttr(default=None)
-    _aclient: AsyncChatClient | None = PrivateAttr(default=None)
-    _aclient_loop: Any = PrivateAttr(default=None)
+    _clients: ClientCache[ChatClient, AsyncChatClient] = PrivateAttr(default_factory=ClientCache)
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
-        self._check_endpoint()
-
-    def _check_endpoint(self) -> None:
-        """Fail at construction, not at the first call, on a bad base_url or region."""
-        if self.base_url is not None and self.region is not None:
-            raise RequestValidationError(
-                "base_url", self.base_url, "either base_url or region, not both"
-            )
-        if self.region is not None:
-            region_base_url(self.region)
-        if self.base_url is not None:
-            validate_base_url(self.base_url)
+        # Fail at construction, not at the first call, on a bad endpoint or parameter.
+        resolve_base_url(self.base_url, self.region)
+        validate_params(self._params({}))
 
     @classmethod
     def class_name(cls) -> str:
@@ -199,51 +192,26 @@ class OpenSearchLLM(FunctionCallingLLM):
 
     def _sync_client(self) -> ChatClient:
         """The instance's core client, made on first use and reused."""
-        if self._client is None:
-            with _CLIENT_LOCK:
-                if self._client is None:
-                    self._client = ChatClient(http_client=self.http_client, **self._options())
-        return self._client
+        return self._clients.sync(
+            lambda: ChatClient(http_client=self.http_client, **self._options())
+        )
 
     def _async_client(self) -> AsyncChatClient:
-        """The async core client of the running event loop, made on first use and reused.
-
-        A pooled ``httpx.AsyncClient`` cannot be used from another event loop (each
-        ``asyncio.run`` makes a new one), so a new loop gets a new client unless one was
-        injected.
-        """
-        loop = asyncio.get_running_loop()
-        stale = self.async_http_client is None and (
-            self._aclient_loop is None or self._aclient_loop() is not loop
+        """The running event loop's core client, made on first use in that loop and reused."""
+        return self._clients.async_(
+            lambda: AsyncChatClient(http_client=self.async_http_client, **self._options())
         )
-        if self._aclient is None or stale:
-            self._aclient = AsyncChatClient(http_client=self.async_http_client, **self._options())
-            self._aclient_loop = weakref.ref(loop)
-        return self._aclient
 
     def _options(self) -> dict[str, Any]:
-        return {
-            "api_key": self.api_key,
-            "base_url": self.base_url,
-            "region": self.region,
-            "timeout": self.timeout,
-            "connect_timeout": self.connect_timeout,
-            "stream_idle_timeout": self.stream_idle_timeout,
-            "max_retries": self.max_retries,
-            "default_headers": self.default_headers,
-        }
+        return {name: getattr(self, name) for name in CHAT_OPTION_NAMES}
 
     def close(self) -> None:
         """Close the sync connection pool (an injected ``http_client`` is left open)."""
-        client, self._client = self._client, None
-        if client is not None:
-            client.close()
+        self._clients.close()
 
     async def aclose(self) -> None:
-        """Close the async connection pool (an injected ``async_http_client`` is left open)."""
-        client, self._aclient = self._aclient, None
-        if client is not None:
-            await client.aclose()
+        """Close this event loop's connection pool (an injected client is left open)."""
+        await self._clients.aclose()
 
     def __getstate__(self) -> dict[Any, Any]:
         """Pickle the settings only; clients are made again on first use after unpickling."""
@@ -265,12 +233,19 @@ class OpenSearchLLM(FunctionCallingLLM):
 
     # ------------------------------------------------------------------------- requests
 
-    def _request(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> dict[str, Any]:
-        """The core call's keywords: model, wire messages and the parameters that are set."""
+    def _params(self, call: Mapping[str, Any]) -> dict[str, Any]:
+        """The core's parameters: the fields, then ``additional_kwargs``, then ``call``."""
+        fields = {name: getattr(self, name) for name in _PARAM_FIELDS}
+        return split_params(fields, self.additional_kwargs, call)
+
+    def _model_and_params(self, kwargs: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         call = dict(kwargs)
         model = call.pop("model", None) or self.model
-        fields = {name: getattr(self, name) for name in _PARAM_FIELDS}
-        params = request_params(fields, self.additional_kwargs, call)
+        return model, self._params(call)
+
+    def _request(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The core call's keywords: model, wire messages and the parameters that are set."""
+        model, params = self._model_and_params(kwargs)
         return {"model": model, "messages": to_wire_messages(messages), **params}
 
     @staticmethod
@@ -311,7 +286,7 @@ class OpenSearchLLM(FunctionCallingLLM):
         state = ChatStreamState()
         with self._sync_client().stream(**request) as stream:
             for chunk in stream:
-                yield state.add(chunk, stream.request_id)
+                yield state.add(chunk, stream.completion)
 
     # ------------------------------------------------------------------------- async
 
@@ -350,7 +325,7 @@ class OpenSearchLLM(FunctionCallingLLM):
         state = ChatStreamState()
         async with self._async_client().stream(**request) as stream:
             async for chunk in stream:
-                yield state.add(chunk, stream.request_id)
+                yield state.add(chunk, stream.completion)
 
     # ------------------------------------------------------------------------- tools
 
@@ -384,23 +359,19 @@ class OpenSearchLLM(FunctionCallingLLM):
         result["tools"] = specs
         result["parallel_tool_calls"] = allow_parallel_tool_calls
         if tool_choice is not None:
-            result["tool_choice"] = resolve_tool_choice(tool_choice, tool_required)
+            result["tool_choice"] = wire_tool_choice(tool_choice)
         elif tool_required:
             result.update(self._required_tool_choice(kwargs))
         return result
 
-    def _required_tool_choice(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+    def _required_tool_choice(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """``tool_choice: required``, made compatible with the model's thinking mode."""
-        explicit = kwargs.get(
-            "enable_thinking", self.additional_kwargs.get("enable_thinking", self.enable_thinking)
-        )
-        profile = get_profile(kwargs.get("model") or self.model)
-        if not thinking_enabled(profile, explicit):
-            return {"tool_choice": "required"}
-        if profile.thinking == "hybrid" and explicit is None:
-            return {"tool_choice": "required", "enable_thinking": False}
-        logger.info("%s thinks, which rejects a forced tool call: tool_choice=auto", self.model)
-        return {"tool_choice": "auto"}
+        model, params = self._model_and_params(kwargs)
+        thinking = sent_value(params, "enable_thinking")
+        settings = forced_tool_settings(model, thinking, "required")
+        if settings["tool_choice"] == "auto":
+            logger.info("%s thinks, which rejects a forced tool call: tool_choice=auto", model)
+        return settings
 
     def _validate_chat_with_tools_response(
         self,
@@ -420,8 +391,15 @@ class OpenSearchLLM(FunctionCallingLLM):
         error_on_no_tool_call: bool = True,
         **kwargs: Any,
     ) -> list[ToolSelection]:
-        """The response's tool calls; arguments parse even while still streaming."""
-        selections = tool_selections(response.message)
+        """The response's tool calls; arguments parse even while still streaming.
+
+        Once the response is finished (it has a finish reason, or is not streamed), arguments
+        that are not a JSON object raise ``ValueError`` naming the tool and the call id.
+        """
+        streaming = response.delta is not None and not response.additional_kwargs.get(
+            "finish_reason"
+        )
+        selections = tool_selections(response.message, streaming=streaming)
         if not selections and error_on_no_tool_call:
             raise ValueError(
                 f"Expected at least one tool call from {self.model}, got none; "

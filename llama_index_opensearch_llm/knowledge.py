@@ -8,8 +8,8 @@ LLM: the synthesizer hands LlamaIndex a ``MockLLM`` so that nothing falls back t
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator, Sequence
-from typing import Any, cast
+from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
+from typing import Any, TypedDict, cast
 
 import httpx
 from llama_index.core.base.base_retriever import BaseRetriever
@@ -21,13 +21,19 @@ from llama_index.core.response_synthesizers.base import BaseSynthesizer
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle, TextNode
 from llama_index.core.types import RESPONSE_TEXT_TYPE
 from pydantic import SecretStr
+from typing_extensions import Unpack
 
+from opensearch_llm._adapters import (
+    KNOWLEDGE_OPTION_NAMES,
+    ClientCache,
+    check_knowledge_settings,
+    knowledge_passages,
+)
 from opensearch_llm.knowledge import (
     AsyncKnowledgeClient,
     AsyncKnowledgeStream,
     KnowledgeAuth,
     KnowledgeClient,
-    KnowledgeClientCache,
     KnowledgeParams,
     KnowledgeResult,
     KnowledgeStream,
@@ -41,35 +47,88 @@ RESPONSE_METADATA_KEY = "opensearch_knowledge"
 _ANSWER_METADATA_KEYS = ["request_id", "latency", "model", "sources"]
 
 
-class _Knowledge:
-    """The core clients (given, or made from options) and the request fields every call sends."""
+class KnowledgeOptions(TypedDict, total=False):
+    """The knowledge-llm settings both LlamaIndex components take (keyword arguments)."""
 
-    def __init__(
-        self,
-        client: KnowledgeClient | None,
-        async_client: AsyncKnowledgeClient | None,
-        http_client: httpx.Client | None,
-        async_http_client: httpx.AsyncClient | None,
-        params: KnowledgeParams,
-        options: dict[str, Any],
-    ) -> None:
-        self.params = params
-        self._options = options
-        self._async_http_client = async_http_client
-        self._cache = KnowledgeClientCache()
-        # Made now so that a bad app, host or key fails here, not at the first query.
-        self._client = client or KnowledgeClient(http_client=http_client, **options)
-        self._async_client = async_client
+    #: The application (app group) name; default: none (required unless ``client`` is given).
+    app: str | None
+    #: The instance endpoint; default: ``OPENSEARCH_LLM_KNOWLEDGE_HOST``.
+    host: str | None
+    #: API key; default: ``OPENSEARCH_LLM_API_KEY``, then ``DASHSCOPE_API_KEY``.
+    api_key: str | SecretStr | None
+    #: ``"bearer"`` (the API key) or ``AccessKeyCredentials(id, secret)`` to sign requests.
+    auth: KnowledgeAuth
+    #: The LLM, e.g. ``qwen-plus``; default: the application's.
+    model: str | None
+    #: Moderation of the answer: ``none`` or ``loose``.
+    csi_level: str | None
+    #: Ready core clients to use instead of making them (never closed by the component).
+    client: KnowledgeClient | None
+    async_client: AsyncKnowledgeClient | None
+    #: httpx clients for the core clients the component makes (never closed by it).
+    http_client: httpx.Client | None
+    async_http_client: httpx.AsyncClient | None
+    #: Connection settings of the core clients (core defaults: 600 s, 10 s, 120 s, 2 retries).
+    timeout: float | None
+    connect_timeout: float | None
+    stream_idle_timeout: float | None
+    max_retries: int
+    default_headers: Mapping[str, str] | None
+
+
+class _Knowledge:
+    """The core clients (given, or made on first use) and the request fields every call sends.
+
+    Unless a ready client is given, the settings are checked when it is made; the key is looked
+    up when a client is first made, so a missing key is reported on the first call (as chat).
+    """
+
+    def __init__(self, options: KnowledgeOptions) -> None:
+        unknown = sorted(set(options) - set(KnowledgeOptions.__annotations__))
+        if unknown:
+            raise TypeError(f"Unknown knowledge-llm options: {', '.join(unknown)}")
+        self.params: KnowledgeParams = {
+            "model": options.get("model"),
+            "csi_level": options.get("csi_level"),
+        }
+        self._client = options.get("client")
+        self._async_client = options.get("async_client")
+        self._http_client = options.get("http_client")
+        self._async_http_client = options.get("async_http_client")
+        # What the core clients take, as given (what is not given keeps the core's default).
+        given: Mapping[str, Any] = options
+        self._options: dict[str, Any] = {
+            name: given[name] for name in (*KNOWLEDGE_OPTION_NAMES, "auth") if name in given
+        }
+        self._options["api_key"] = _secret(options.get("api_key"))
+        self._clients: ClientCache[KnowledgeClient, AsyncKnowledgeClient] = ClientCache()
+        if self._client is None and self._async_client is None:
+            check_knowledge_settings(
+                app=options.get("app"),
+                host=options.get("host"),
+                auth=options.get("auth", "bearer"),
+                params=self.params,
+            )
 
     def sync(self) -> KnowledgeClient:
-        return self._client
+        if self._client is not None:
+            return self._client
+        return self._clients.sync(
+            lambda: KnowledgeClient(http_client=self._http_client, **self._options)
+        )
 
     def async_(self) -> AsyncKnowledgeClient:
         if self._async_client is not None:
             return self._async_client
-        return self._cache.async_(
+        return self._clients.async_(
             lambda: AsyncKnowledgeClient(http_client=self._async_http_client, **self._options)
         )
+
+    def close(self) -> None:
+        self._clients.close()
+
+    async def aclose(self) -> None:
+        await self._clients.aclose()
 
     def call_params(self, overrides: dict[str, Any]) -> KnowledgeParams:
         """The fixed fields, with the known ones of ``overrides`` (per-call keywords) on top."""
@@ -77,28 +136,9 @@ class _Knowledge:
         return cast(KnowledgeParams, {**self.params, **known})
 
 
-def _knowledge(
-    *,
-    app: str | None,
-    host: str | None,
-    api_key: str | SecretStr | None,
-    auth: KnowledgeAuth,
-    model: str | None,
-    csi_level: str | None,
-    client: KnowledgeClient | None,
-    async_client: AsyncKnowledgeClient | None,
-    http_client: httpx.Client | None,
-    async_http_client: httpx.AsyncClient | None,
-    client_options: dict[str, Any],
-) -> _Knowledge:
-    options = {"api_key": api_key, "host": host, "app": app, "auth": auth, **client_options}
-    params: KnowledgeParams = {"model": model, "csi_level": csi_level}
-    return _Knowledge(client, async_client, http_client, async_http_client, params, options)
-
-
-def _passages(texts: Sequence[str]) -> list[str] | None:
-    kept = [text for text in texts if text.strip()]
-    return kept or None
+def _secret(api_key: str | SecretStr | None) -> SecretStr | None:
+    # Held as a SecretStr from the start, so that no repr or log of the component shows it.
+    return SecretStr(api_key) if isinstance(api_key, str) else api_key
 
 
 def _details(result: KnowledgeResult) -> dict[str, Any]:
@@ -144,7 +184,9 @@ class OpenSearchKnowledgeSynthesizer(BaseSynthesizer):
 
     Connection options (``timeout``, ``connect_timeout``, ``stream_idle_timeout``,
     ``max_retries``, ``default_headers``) go to ``opensearch_llm.KnowledgeClient``; or pass
-    ready ``client=`` / ``async_client=`` instances.
+    ready ``client=`` / ``async_client=`` instances. The settings (``KnowledgeOptions``) are
+    checked at construction; a missing key is reported on the first call. ``close()`` /
+    ``aclose()`` release the connection pools it made.
 
     Example::
 
@@ -158,37 +200,23 @@ class OpenSearchKnowledgeSynthesizer(BaseSynthesizer):
     def __init__(
         self,
         *,
-        app: str | None = None,
-        host: str | None = None,
-        api_key: str | SecretStr | None = None,
-        auth: KnowledgeAuth = "bearer",
-        model: str | None = None,
-        csi_level: str | None = None,
         streaming: bool = False,
-        client: KnowledgeClient | None = None,
-        async_client: AsyncKnowledgeClient | None = None,
-        http_client: httpx.Client | None = None,
-        async_http_client: httpx.AsyncClient | None = None,
         llm: LLM | None = None,
         callback_manager: CallbackManager | None = None,
-        **client_options: Any,
+        **options: Unpack[KnowledgeOptions],
     ) -> None:
-        self._knowledge = _knowledge(
-            app=app,
-            host=host,
-            api_key=api_key,
-            auth=auth,
-            model=model,
-            csi_level=csi_level,
-            client=client,
-            async_client=async_client,
-            http_client=http_client,
-            async_http_client=async_http_client,
-            client_options=client_options,
-        )
+        self._knowledge = _Knowledge(options)
         super().__init__(
             llm=llm or MockLLM(), callback_manager=callback_manager, streaming=streaming
         )
+
+    def close(self) -> None:
+        """Close the sync connection pool it made (given clients are left open)."""
+        self._knowledge.close()
+
+    async def aclose(self) -> None:
+        """Close this event loop's connection pool it made (given clients are left open)."""
+        await self._knowledge.aclose()
 
     def _get_prompts(self) -> PromptDictType:
         return {}
@@ -203,8 +231,8 @@ class OpenSearchKnowledgeSynthesizer(BaseSynthesizer):
         params = self._knowledge.call_params(response_kwargs)
         client = self._knowledge.sync()
         if self._streaming:
-            return _pieces(client.stream(query_str, _passages(text_chunks), **params))
-        return _answer_text(client.answer(query_str, _passages(text_chunks), **params))
+            return _pieces(client.stream(query_str, knowledge_passages(text_chunks), **params))
+        return _answer_text(client.answer(query_str, knowledge_passages(text_chunks), **params))
 
     async def aget_response(
         self, query_str: str, text_chunks: Sequence[str], **response_kwargs: Any
@@ -213,8 +241,10 @@ class OpenSearchKnowledgeSynthesizer(BaseSynthesizer):
         params = self._knowledge.call_params(response_kwargs)
         client = self._knowledge.async_()
         if self._streaming:
-            return _apieces(client.stream(query_str, _passages(text_chunks), **params))
-        return _answer_text(await client.answer(query_str, _passages(text_chunks), **params))
+            return _apieces(client.stream(query_str, knowledge_passages(text_chunks), **params))
+        return _answer_text(
+            await client.answer(query_str, knowledge_passages(text_chunks), **params)
+        )
 
     def _prepare_response_output(
         self, response_str: RESPONSE_TEXT_TYPE | None, source_nodes: list[NodeWithScore]
@@ -273,40 +303,26 @@ class OpenSearchKnowledgeRetriever(BaseRetriever):
         retriever: BaseRetriever | None = None,
         *,
         content: Sequence[str] | None = None,
-        app: str | None = None,
-        host: str | None = None,
-        api_key: str | SecretStr | None = None,
-        auth: KnowledgeAuth = "bearer",
-        model: str | None = None,
-        csi_level: str | None = None,
-        client: KnowledgeClient | None = None,
-        async_client: AsyncKnowledgeClient | None = None,
-        http_client: httpx.Client | None = None,
-        async_http_client: httpx.AsyncClient | None = None,
         callback_manager: CallbackManager | None = None,
         verbose: bool = False,
-        **client_options: Any,
+        **options: Unpack[KnowledgeOptions],
     ) -> None:
         self._inner = retriever
         self._content = list(content or ())
-        self._knowledge = _knowledge(
-            app=app,
-            host=host,
-            api_key=api_key,
-            auth=auth,
-            model=model,
-            csi_level=csi_level,
-            client=client,
-            async_client=async_client,
-            http_client=http_client,
-            async_http_client=async_http_client,
-            client_options=client_options,
-        )
+        self._knowledge = _Knowledge(options)
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
+    def close(self) -> None:
+        """Close the sync connection pool it made (given clients are left open)."""
+        self._knowledge.close()
+
+    async def aclose(self) -> None:
+        """Close this event loop's connection pool it made (given clients are left open)."""
+        await self._knowledge.aclose()
+
     def _passages(self, sources: Sequence[NodeWithScore]) -> list[str] | None:
-        texts = [s.node.get_content(metadata_mode=MetadataMode.LLM) for s in sources]
-        return _passages([*self._content, *texts])
+        texts = (s.node.get_content(metadata_mode=MetadataMode.LLM) for s in sources)
+        return knowledge_passages(self._content, texts)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         sources = self._inner.retrieve(query_bundle) if self._inner is not None else []

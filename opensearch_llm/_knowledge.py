@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 from pydantic import SecretStr
 
 from opensearch_llm._config import (
+    KNOWLEDGE_APP_ENV_VAR,
     KNOWLEDGE_HOST_ENV_VAR,
     KNOWLEDGE_PATH_TEMPLATE,
     validate_base_url,
@@ -76,6 +77,13 @@ def resolve_host(host: str | None, env: Mapping[str, str] | None = None) -> str:
         raise RequestValidationError(
             "host", host, "an absolute http:// or https:// URL with a host name and no spaces"
         ) from None
+
+
+def resolve_app(app: str | None, env: Mapping[str, str] | None = None) -> str:
+    """The application name from ``app``, else ``OPENSEARCH_LLM_APP``, validated."""
+    if app is None:
+        app = (os.environ if env is None else env).get(KNOWLEDGE_APP_ENV_VAR) or None
+    return validate_app(app)
 
 
 def validate_app(app: Any) -> str:

@@ -7,10 +7,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-import threading
-import weakref
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import datetime, timezone
 from functools import partial
@@ -37,10 +34,10 @@ from opensearch_llm._knowledge import (
     build_knowledge_request,
     knowledge_url,
     parse_knowledge_body,
+    resolve_app,
     resolve_host,
     signature_date,
     signed_headers,
-    validate_app,
 )
 from opensearch_llm._transport import (
     AsyncClient,
@@ -61,7 +58,6 @@ __all__ = [
     "AsyncKnowledgeStream",
     "KnowledgeAuth",
     "KnowledgeClient",
-    "KnowledgeClientCache",
     "KnowledgeParams",
     "KnowledgeResult",
     "KnowledgeStream",
@@ -107,7 +103,7 @@ class _KnowledgeClientBase:
         default_headers: Mapping[str, str] | None = None,
         auth: KnowledgeAuth = "bearer",
     ) -> None:
-        self._app = validate_app(app)
+        self._app = resolve_app(app)
         self._credentials = _credentials(auth)
         key = _UNUSED_KEY if self._credentials else resolve_api_key(api_key)
         self._config = make_config(
@@ -296,57 +292,3 @@ class AsyncKnowledgeStream(AsyncStream[str, KnowledgeResult]):
     def text(self) -> str:
         """The answer received so far."""
         return self.result().answer
-
-
-class KnowledgeClientCache:
-    """For adapters: a sync client and one async client per event loop, made on first use.
-
-    Pooled connections belong to the event loop that opened them (``asyncio.run``, notebooks
-    and test runners each bring their own), so the async client is remade when the loop
-    changes. Copies and unpickled copies start empty.
-    """
-
-    __slots__ = ("_async", "_lock", "_loop", "_sync")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._sync: KnowledgeClient | None = None
-        self._async: AsyncKnowledgeClient | None = None
-        self._loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
-
-    def sync(self, make: Callable[[], KnowledgeClient]) -> KnowledgeClient:
-        """The sync client, made with ``make`` the first time."""
-        with self._lock:
-            if self._sync is None:
-                self._sync = make()
-            return self._sync
-
-    def async_(self, make: Callable[[], AsyncKnowledgeClient]) -> AsyncKnowledgeClient:
-        """The running loop's async client, made with ``make`` when there is none yet."""
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            if self._async is None or self._loop is None or self._loop() is not loop:
-                self._async = make()
-                self._loop = weakref.ref(loop)
-            return self._async
-
-    def close(self) -> None:
-        """Close the sync client (an injected ``http_client`` is left open)."""
-        client, self._sync = self._sync, None
-        if client is not None:
-            client.close()
-
-    async def aclose(self) -> None:
-        """Close the async client (an injected ``http_client`` is left open)."""
-        client, self._async = self._async, None
-        if client is not None:
-            await client.aclose()
-
-    def __copy__(self) -> KnowledgeClientCache:
-        return KnowledgeClientCache()
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> KnowledgeClientCache:
-        return KnowledgeClientCache()
-
-    def __reduce__(self) -> tuple[type[KnowledgeClientCache], tuple[()]]:
-        return (KnowledgeClientCache, ())

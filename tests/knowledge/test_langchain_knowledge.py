@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import httpx
@@ -24,6 +25,7 @@ from langchain_opensearch_llm.retrievers import (
 )
 from opensearch_llm import MissingAPIKeyError, RequestValidationError, StreamError
 from opensearch_llm.emulator import Emulator
+from tests.unit.pools import Pools, count_pools
 
 from .support import APP, KEY
 
@@ -152,9 +154,23 @@ def test_settings_are_checked_at_construction(
     assert SECRET not in str(caught.value)
 
 
-def test_missing_key_at_construction() -> None:
-    with pytest.raises((MissingAPIKeyError, ValueError)):
-        OpenSearchKnowledgeRetriever(app=APP, host=HOST)
+@pytest.mark.parametrize("cls", [OpenSearchKnowledgeRetriever, OpenSearchKnowledgeRunnable])
+async def test_a_missing_key_is_reported_on_the_first_call(
+    emulator: Emulator, cls: type[Any]
+) -> None:
+    """As for the chat models: settings can be built and dumped without a key."""
+    component = cls(
+        app=APP,
+        host=HOST,
+        http_client=httpx.Client(transport=emulator.transport()),
+        http_async_client=httpx.AsyncClient(transport=emulator.async_transport()),
+    )
+    assert component.model_dump()["app"] == APP
+    with pytest.raises(MissingAPIKeyError, match="OPENSEARCH_LLM_API_KEY"):
+        component.invoke("q")
+    with pytest.raises(MissingAPIKeyError):
+        await component.ainvoke("q")
+    assert emulator.request_count == 0
 
 
 def test_access_key_settings_sign_requests_and_hide_the_secret(emulator: Emulator) -> None:
@@ -182,6 +198,15 @@ def test_access_key_settings_sign_requests_and_hide_the_secret(emulator: Emulato
 def test_api_key_is_not_in_repr_or_dump(retriever: OpenSearchKnowledgeRetriever) -> None:
     texts = [repr(retriever), str(retriever.model_dump()), retriever.model_dump_json()]
     assert not [t for t in texts if KEY in t]
+
+
+def test_default_headers_are_not_in_repr_or_dump(emulator: Emulator) -> None:
+    """They may carry credentials (an Authorization header, a signed token)."""
+    headers = {"Authorization": "Bearer header-SECRET-9"}
+    kb = OpenSearchKnowledgeRetriever(**settings(emulator, default_headers=headers))
+    texts = [repr(kb), str(kb), str(kb.model_dump()), kb.model_dump_json(), repr(kb.as_runnable())]
+    assert not [t for t in texts if "SECRET" in t]
+    assert kb.as_runnable().default_headers == headers
 
 
 # --------------------------------------------------------------------------- runnable
@@ -268,11 +293,58 @@ def test_runnable_rejects_bad_input(runnable: OpenSearchKnowledgeRunnable) -> No
     assert caught.value.field == "input"
 
 
-def test_async_client_is_remade_per_event_loop(retriever: OpenSearchKnowledgeRetriever) -> None:
+@pytest.fixture
+def pools(monkeypatch: pytest.MonkeyPatch, emulator: Emulator) -> Pools:
+    """Every pool the components make (no httpx client injected) talks to the emulator."""
+    return count_pools(monkeypatch, emulator.transport(), emulator.async_transport())
+
+
+def _own_pools(**extra: Any) -> OpenSearchKnowledgeRetriever:
+    return OpenSearchKnowledgeRetriever(
+        app=APP, host=HOST, api_key=KEY, retriever=FixedRetriever(docs=DOCS), **extra
+    )
+
+
+def test_one_sync_pool_reused_and_closed(pools: Pools) -> None:
+    kb = _own_pools()
+    for _ in range(3):
+        assert kb.invoke("what is it")[0].page_content == SUMMARY
+    kb.close()
+    assert (pools.opened, pools.closed) == ((1, 0), (1, 0))
+
+
+def test_one_async_pool_per_event_loop_each_closed_by_aclose(pools: Pools) -> None:
     # asyncio.run, notebooks and test runners each bring their own loop.
-    for _ in range(2):
-        documents = asyncio.run(retriever.ainvoke("what is it"))
-        assert documents[0].page_content == SUMMARY
+    kb = _own_pools()
+
+    async def calls() -> list[str]:
+        answers = [(await kb.ainvoke("what is it"))[0].page_content for _ in range(2)]
+        await kb.aclose()
+        return answers
+
+    assert asyncio.run(calls()) == asyncio.run(calls()) == [SUMMARY] * 2
+    assert (pools.opened, pools.closed) == ((0, 2), (0, 2))
+
+
+def test_threads_with_their_own_event_loops_keep_their_own_pools(pools: Pools) -> None:
+    """Two live loops calling in turn: neither replaces (and drops) the other's pool."""
+    kb = _own_pools()
+    barrier = threading.Barrier(2, timeout=30)
+    answers: list[str] = []
+
+    async def calls() -> None:
+        for _ in range(3):
+            answers.append((await kb.ainvoke("what is it"))[0].page_content)
+            barrier.wait()
+        await kb.aclose()
+
+    threads = [threading.Thread(target=asyncio.run, args=(calls(),)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [SUMMARY] * 6
+    assert (pools.opened, pools.closed) == ((0, 2), (0, 2))
 
 
 # --------------------------------------------------------------------------- standard tests

@@ -31,6 +31,7 @@ from opensearch_llm import (
 )
 from opensearch_llm.emulator import Emulator
 from opensearch_llm.knowledge import AccessKeyCredentials, KnowledgeClient
+from tests.unit.pools import count_pools
 
 from .support import APP, KEY
 
@@ -174,18 +175,73 @@ def test_a_given_llm_or_client_is_used(emulator: Emulator) -> None:
     synthesizer.update_prompts({})
 
 
-def test_construction_checks_and_secrets() -> None:
-    with pytest.raises(RequestValidationError) as caught:
-        OpenSearchKnowledgeSynthesizer(host=HOST, api_key=KEY)
-    assert caught.value.field == "app"
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"host": HOST, "api_key": KEY}, "app"),
+        ({"app": APP, "host": "not a url"}, "host"),
+        ({"app": APP, "host": HOST, "csi_level": "strict"}, "csi_level"),
+        ({"app": APP, "host": HOST, "auth": SECRET}, "auth"),
+    ],
+)
+def test_settings_are_checked_at_construction(options: dict[str, Any], field: str) -> None:
+    for cls in (OpenSearchKnowledgeSynthesizer, OpenSearchKnowledgeRetriever):
+        with pytest.raises(RequestValidationError) as caught:
+            cls(**options)
+        assert caught.value.field == field
+        assert SECRET not in str(caught.value)
+
+
+def test_unknown_options_are_refused() -> None:
+    with pytest.raises(TypeError, match="temperature"):
+        OpenSearchKnowledgeSynthesizer(app=APP, host=HOST, temperature=0.5)  # type: ignore[call-arg]
+
+
+async def test_a_missing_key_is_reported_on_the_first_call(emulator: Emulator) -> None:
+    """As for the chat models: the components can be built without a key."""
+    synthesizer = OpenSearchKnowledgeSynthesizer(**{**options(emulator), "api_key": None})
+    retriever = OpenSearchKnowledgeRetriever(
+        content=["x"], **{**options(emulator), "api_key": None}
+    )
+    with pytest.raises(MissingAPIKeyError, match="OPENSEARCH_LLM_API_KEY"):
+        synthesizer.get_response("q", ["a"])
     with pytest.raises(MissingAPIKeyError):
-        OpenSearchKnowledgeSynthesizer(host=HOST, app=APP)
+        await synthesizer.aget_response("q", ["a"])
+    with pytest.raises(MissingAPIKeyError):
+        retriever.retrieve("q")
+    assert emulator.request_count == 0
+
+
+def test_secrets_are_never_shown() -> None:
     synthesizer = OpenSearchKnowledgeSynthesizer(
         host=HOST, app=APP, auth=AccessKeyCredentials("LTAI-id", SECRET)
     )
     retriever = OpenSearchKnowledgeRetriever(host=HOST, app=APP, api_key=KEY)
     texts = [repr(synthesizer), str(vars(synthesizer)), repr(retriever), str(vars(retriever))]
+    texts += [str(vars(component._knowledge)) for component in (synthesizer, retriever)]
     assert not [t for t in texts if SECRET in t or KEY in t]
+
+
+@pytest.mark.parametrize("kind", ["synthesizer", "retriever"])
+async def test_close_and_aclose_release_the_pools_they_made(
+    monkeypatch: pytest.MonkeyPatch, emulator: Emulator, kind: str
+) -> None:
+    pools = count_pools(monkeypatch, emulator.transport(), emulator.async_transport())
+    settings = {"app": APP, "host": HOST, "api_key": KEY}
+    if kind == "synthesizer":
+        component: Any = OpenSearchKnowledgeSynthesizer(**settings)
+        for _ in range(2):
+            assert component.get_response("q", ["a"]) == "Answer to: q | Sources: a"
+            assert await component.aget_response("q", ["a"]) == "Answer to: q | Sources: a"
+    else:
+        component = OpenSearchKnowledgeRetriever(content=["a"], **settings)
+        for _ in range(2):
+            assert component.retrieve("q")[0].node.get_content() == "Answer to: q | Sources: a"
+            assert (await component.aretrieve("q"))[0].node.get_content().startswith("Answer")
+    assert pools.opened == (1, 1)
+    component.close()
+    await component.aclose()
+    assert pools.closed == (1, 1)
 
 
 # --------------------------------------------------------------------------- retriever

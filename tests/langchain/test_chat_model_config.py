@@ -8,6 +8,7 @@ import json
 import pickle
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,7 @@ from opensearch_llm import get_profile
 from opensearch_llm.emulator import Emulator, serve
 from tests.langchain._helpers import merge
 from tests.langchain.conftest import EMULATOR_BASE_URL
+from tests.unit.pools import Pools, count_pools
 
 LLMFactory = Callable[..., ChatOpenSearchLLM]
 
@@ -92,6 +94,22 @@ def test_api_key_from_environment(
     assert (llm.api_key.get_secret_value() if llm.api_key else None) == expected
 
 
+def test_default_headers_are_never_shown_nor_serialized() -> None:
+    """They may carry credentials (an Authorization header, a signed token)."""
+    secret = "Bearer sk-header-SECRET-42"
+    llm = ChatOpenSearchLLM(api_key="k", default_headers={"Authorization": secret})
+    texts = [
+        repr(llm),
+        str(llm),
+        dumps(llm),
+        json.dumps(dumpd(llm)),
+        json.dumps(llm.model_dump(), default=str),
+        llm.model_dump_json(),
+    ]
+    assert [text for text in texts if "SECRET" in text] == []
+    assert llm.default_headers == {"Authorization": secret}
+
+
 def test_key_never_shown() -> None:
     llm = ChatOpenSearchLLM(api_key="sk-very-secret")
     for text in (repr(llm), str(llm), dumps(llm), json.dumps(llm.model_dump(), default=str)):
@@ -126,9 +144,16 @@ def test_bad_settings_fail_at_construction(settings: dict[str, Any], field: str)
         ChatOpenSearchLLM(api_key="k", **settings)
 
 
-def test_region_selects_the_base_url(emulator: Emulator) -> None:
-    llm = ChatOpenSearchLLM(api_key="k", region="beijing")
-    assert llm._sync_client().base_url == "https://dashscope.aliyuncs.com/compatible-mode/v1"
+def test_region_selects_the_base_url(monkeypatch: pytest.MonkeyPatch, emulator: Emulator) -> None:
+    urls: list[str] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        urls.append(str(request.url))
+        return emulator.transport().handle_request(request)
+
+    count_pools(monkeypatch, httpx.MockTransport(record), emulator.async_transport())
+    assert ChatOpenSearchLLM(api_key="k", region="beijing").invoke("hi").content == "You said: hi"
+    assert urls == ["https://dashscope.aliyuncs.com/compatible-mode/v1/chat/completions"]
 
 
 def test_ls_params() -> None:
@@ -192,21 +217,33 @@ def test_default_load_refuses_the_model() -> None:
         loads(dumps(ChatOpenSearchLLM(api_key="k")), allowed_objects="core")
 
 
-def test_pickle_drops_live_clients(make_llm: LLMFactory) -> None:
-    llm = make_llm(temperature=0.7, model="qwen-max")
+@pytest.fixture
+def pools(monkeypatch: pytest.MonkeyPatch, emulator: Emulator) -> Pools:
+    """Every connection pool the models make (no httpx client injected) talks to the emulator."""
+    return count_pools(monkeypatch, emulator.transport(), emulator.async_transport())
+
+
+def _own_pools(**params: Any) -> ChatOpenSearchLLM:
+    return ChatOpenSearchLLM(api_key="k", base_url=EMULATOR_BASE_URL, **params)
+
+
+def test_pickle_drops_live_clients(make_llm: LLMFactory, pools: Pools) -> None:
+    llm = _own_pools(temperature=0.7, model="qwen-max")
     llm.invoke("warm up")
-    assert llm._clients.sync_client is not None
     revived = pickle.loads(pickle.dumps(llm))
-    assert revived.model_name == "qwen-max"
-    assert revived.temperature == 0.7
+    assert (revived.model_name, revived.temperature) == ("qwen-max", 0.7)
     assert revived.api_key == llm.api_key
-    assert revived._clients.sync_client is None
+    assert revived.invoke("hi").content == "You said: hi"
+    llm.invoke("again")
+    assert pools.opened == (2, 0)  # the revived model made its own pool; the original kept its
+    injected = make_llm()
+    revived = pickle.loads(pickle.dumps(injected))
     assert revived.http_client is None  # injected clients hold sockets and locks
-    assert llm.http_client is not None  # the original keeps its own
+    assert injected.http_client is not None  # the original keeps its own
 
 
-def test_copies_start_without_clients(make_llm: LLMFactory) -> None:
-    llm = make_llm()
+def test_copies_start_without_clients(make_llm: LLMFactory, pools: Pools) -> None:
+    llm = _own_pools()
     llm.invoke("warm up")
     clones = [
         llm.model_copy(update={"model_name": "qwen-max"}),
@@ -214,29 +251,53 @@ def test_copies_start_without_clients(make_llm: LLMFactory) -> None:
         copy.copy(llm),
         copy.deepcopy(llm),
     ]
-    for clone in clones:
-        assert clone._clients.sync_client is None
-        assert clone.http_client is llm.http_client
+    for number, clone in enumerate(clones, start=2):
         assert clone.invoke("hi").content == "You said: hi"
-    assert llm._clients.sync_client is not None
+        assert pools.opened == (number, 0)  # each copy its own pool
+    for clone in clones:
+        clone.close()
+    llm.invoke("still open")
+    assert pools.closed == (4, 0) and not pools.sync[0].is_closed
+    injected = make_llm()
+    assert [c.http_client for c in (copy.copy(injected), copy.deepcopy(injected))] == [
+        injected.http_client
+    ] * 2
 
 
-def test_one_async_client_per_event_loop(emulator: Emulator) -> None:
-    llm = ChatOpenSearchLLM(
-        api_key="k",
-        base_url=EMULATOR_BASE_URL,
-        http_async_client=httpx.AsyncClient(transport=emulator.async_transport()),
-    )
+def test_one_async_pool_per_event_loop_each_closed_by_aclose(pools: Pools) -> None:
+    llm = _own_pools()
 
-    async def call() -> tuple[Any, Any]:
-        reply = await llm.ainvoke("loop")
-        client = llm._async_client()
-        assert llm._async_client() is client
-        return reply.content, client
+    async def calls() -> list[Any]:
+        replies = [(await llm.ainvoke("loop")).content for _ in range(2)]
+        replies += [merge([c async for c in llm.astream("loop")]).content]
+        await llm.aclose()
+        return replies
 
-    (first_reply, first), (second_reply, second) = asyncio.run(call()), asyncio.run(call())
-    assert first_reply == second_reply == "You said: loop"
-    assert first is not second
+    assert asyncio.run(calls()) == asyncio.run(calls()) == ["You said: loop"] * 3
+    assert pools.opened == (0, 2)
+    assert pools.closed == (0, 2)
+
+
+def test_threads_with_their_own_event_loops_keep_their_own_pools(pools: Pools) -> None:
+    """Two live loops calling in turn: neither replaces (and drops) the other's pool."""
+    llm = _own_pools()
+    barrier = threading.Barrier(2, timeout=30)
+    replies: list[Any] = []
+
+    async def calls() -> None:
+        for _ in range(3):
+            replies.append((await llm.ainvoke("thread")).content)
+            barrier.wait()
+        await llm.aclose()
+
+    threads = [threading.Thread(target=asyncio.run, args=(calls(),)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert replies == ["You said: thread"] * 6
+    assert pools.opened == (0, 2)
+    assert pools.closed == (0, 2)
 
 
 def test_sync_call_inside_a_running_loop(make_llm: LLMFactory) -> None:

@@ -20,7 +20,8 @@ from langchain_core.tools import tool
 from langchain_opensearch_llm import ChatOpenSearchLLM
 from opensearch_llm.emulator import Emulator
 from tests.langchain._helpers import MODES, batch, invoke, merge, stream
-from tests.langchain.conftest import GATEWAY_BASE_URL
+from tests.langchain.conftest import EMULATOR_BASE_URL, GATEWAY_BASE_URL
+from tests.unit.pools import count_pools
 
 LLMFactory = Callable[..., ChatOpenSearchLLM]
 
@@ -248,6 +249,30 @@ async def test_per_call_overrides(make_llm: LLMFactory, emulator: Emulator, mode
     assert body["max_completion_tokens"] == 30
     assert (body["trace"], body["custom_field"]) == ("t2", 1)
     assert llm.temperature == 0.3  # the model itself is unchanged
+
+
+@MODES
+async def test_model_and_its_alias_model_name_per_call(
+    make_llm: LLMFactory, emulator: Emulator, mode: str
+) -> None:
+    """Both names are taken out of the call (``model`` wins): neither reaches the body."""
+    await invoke(make_llm(), "hi", mode, model="qwen-max", model_name="qwen-turbo")
+    assert _body(emulator)["model"] == "qwen-max"
+    assert "model_name" not in _body(emulator)
+    await invoke(make_llm(), "hi", mode, model_name="qwen-turbo")
+    assert _body(emulator)["model"] == "qwen-turbo"
+    assert "model_name" not in _body(emulator)
+
+
+@MODES
+async def test_extra_body_merges_over_model_kwargs_and_fields(
+    make_llm: LLMFactory, emulator: Emulator, mode: str
+) -> None:
+    llm = make_llm(model_kwargs={"a": 1, "b": 1}, extra_body={"b": 2, "c": 2}, top_k=5)
+    await invoke(llm, "hi", mode, extra_body={"c": 3}, top_k=None, d=4)
+    body = _body(emulator)
+    assert (body["a"], body["b"], body["c"], body["d"]) == (1, 2, 3, 4)
+    assert "top_k" not in body  # a per-call None unsets the field
 
 
 @MODES
@@ -488,27 +513,25 @@ async def test_reasoning_in_v1_content_blocks_streamed(make_llm: LLMFactory, mod
 
 
 @MODES
-async def test_one_core_client_per_model(make_llm: LLMFactory, mode: str) -> None:
-    llm = make_llm()
-    await invoke(llm, "one", mode)
-    await stream(llm, "two", mode)
+async def test_one_pool_per_model_reused_then_closed(
+    monkeypatch: pytest.MonkeyPatch, emulator: Emulator, mode: str
+) -> None:
+    pools = count_pools(monkeypatch, emulator.transport(), emulator.async_transport())
+    llm = ChatOpenSearchLLM(api_key="k", base_url=EMULATOR_BASE_URL)
+    for _ in range(2):
+        await invoke(llm, "one", mode)
+        await stream(llm, "two", mode)
+    opened = (1, 0) if mode == "sync" else (0, 1)
+    assert pools.opened == opened
     if mode == "sync":
-        first = llm._sync_client()
-        llm.invoke("three")
-        assert llm._sync_client() is first
+        llm.close()
+        llm.close()
     else:
-        first_async = llm._async_client()
-        await llm.ainvoke("three")
-        assert llm._async_client() is first_async
-
-
-def test_close_releases_the_clients(make_llm: LLMFactory) -> None:
-    llm = make_llm()
-    llm.invoke("hi")
-    client = llm._sync_client()
-    llm.close()
-    assert llm._sync_client() is not client
-    llm.close()
+        await llm.aclose()
+        await llm.aclose()
+    assert pools.closed == opened
+    await invoke(llm, "three", mode)  # a closed model opens a new pool when used again
+    assert pools.opened == tuple(2 * n for n in opened)
 
 
 @MODES

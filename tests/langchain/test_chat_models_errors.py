@@ -66,6 +66,10 @@ async def test_faults_map_to_both_classes(
         await call(llm, "hi", mode, **_fault(fault))
     assert isinstance(caught.value, core_class)
     assert isinstance(caught.value, ModelError)
+    # Chained to the core's error it was made from (same class family, same message).
+    cause = caught.value.__cause__
+    assert isinstance(cause, core_class) and not isinstance(cause, ModelError)
+    assert str(cause) == str(caught.value)
 
 
 @MODES

@@ -21,7 +21,6 @@ from langchain_core.messages.tool import invalid_tool_call, tool_call
 from langchain_opensearch_llm._convert import (
     PROVIDER,
     StreamConverter,
-    ToolCallChunkIndexer,
     completion_to_result,
     message_to_wire,
     messages_to_wire,
@@ -30,7 +29,7 @@ from langchain_opensearch_llm._convert import (
     usage_to_metadata,
     wire_tool_choice,
 )
-from opensearch_llm import get_profile
+from opensearch_llm import StreamAccumulator, get_profile
 
 # --------------------------------------------------------------------------- inbound
 
@@ -50,6 +49,19 @@ def test_roles_and_names() -> None:
         {"role": "assistant", "content": "hello", "name": "bot"},
         {"role": "user", "content": "again"},
     ]
+
+
+def test_developer_chat_message_is_a_system_message() -> None:
+    """OpenAI's "developer" role: the service knows only "system" (it rejects the other)."""
+    wire = messages_to_wire([ChatMessage(role="developer", content="be brief"), HumanMessage("hi")])
+    assert wire == [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "hi"},
+    ]
+    merged = messages_to_wire(
+        [SystemMessage("one"), HumanMessage("hi"), ChatMessage(role="developer", content="two")]
+    )
+    assert merged[0] == {"role": "system", "content": "one\n\ntwo"}
 
 
 def test_ai_tool_calls_and_invalid_tool_calls_round_trip() -> None:
@@ -78,6 +90,18 @@ def test_legacy_openai_tool_calls_in_additional_kwargs() -> None:
     raw = [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]
     message = AIMessage("", additional_kwargs={"tool_calls": raw})
     assert message_to_wire(message)["tool_calls"] == raw
+
+
+def test_tool_calls_without_arguments_are_sent_with_an_empty_object() -> None:
+    """Invalid calls with no arguments and legacy calls with none: "{}", as in LlamaIndex."""
+    message = AIMessage(
+        "", invalid_tool_calls=[invalid_tool_call(name="f", args=None, id="c1", error="x")]
+    )
+    assert message_to_wire(message)["tool_calls"][0]["function"] == {"name": "f", "arguments": "{}"}
+    legacy = AIMessage("", additional_kwargs={"tool_calls": [{"id": "c2", "function": {}}]})
+    assert message_to_wire(legacy)["tool_calls"] == [
+        {"id": "c2", "type": "function", "function": {"name": "", "arguments": "{}"}}
+    ]
 
 
 def test_reasoning_is_never_sent_back() -> None:
@@ -269,6 +293,17 @@ def test_parse_tool_calls(arguments: str, valid: bool) -> None:
         assert invalid[0]["error"]
 
 
+def test_tool_calls_without_an_id_get_one_so_their_result_can_name_it() -> None:
+    raw = [
+        {"type": "function", "function": {"name": "f", "arguments": "{}"}},
+        {"id": "", "type": "function", "function": {"name": "g", "arguments": "{x"}},
+    ]
+    [call], [invalid] = parse_tool_calls(raw)
+    assert call["id"] is not None and call["id"].startswith("call_")
+    assert invalid["id"] is not None and invalid["id"].startswith("call_")
+    assert call["id"] != invalid["id"]
+
+
 def _completion(**overrides: Any) -> dict[str, Any]:
     completion: dict[str, Any] = {
         "id": "chatcmpl-abc",
@@ -361,26 +396,28 @@ def _merge(chunks: list[AIMessageChunk]) -> AIMessageChunk:
     return reduce(lambda left, right: left + right, chunks)
 
 
-def _stream(wire_chunks: list[dict[str, Any]], completion: dict[str, Any]) -> AIMessageChunk:
+def _stream(wire_chunks: list[dict[str, Any]]) -> AIMessageChunk:
+    """The merged message of a stream, as the model's ``_stream`` makes it.
+
+    Each chunk first goes through the core's accumulator (which normalises tool-call
+    fragments in place, as the core's stream does before yielding), then the converter; the
+    closing chunk is made from the core's aggregate.
+    """
+    accumulator = StreamAccumulator()
     converter = StreamConverter()
-    messages = [
-        generation.message
-        for chunk in wire_chunks
-        if (generation := converter.convert(chunk)) is not None
-    ]
-    messages.append(converter.closing(completion, request_id="req-s").message)
+    messages = []
+    for chunk in wire_chunks:
+        accumulator.add(chunk)
+        generation = converter.convert(chunk)
+        if generation is not None:
+            messages.append(generation.message)
+    messages.append(converter.closing(accumulator.result(), request_id="req-s").message)
     assert all(isinstance(message, AIMessageChunk) for message in messages)
     return _merge(messages)  # type: ignore[arg-type]
 
 
-def _streamed_completion(usage: dict[str, Any] | None = USAGE) -> dict[str, Any]:
-    return {
-        "id": "chatcmpl-s",
-        "model": "qwen-plus",
-        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {}}],
-        "usage": usage,
-        "request_id": None,
-    }
+def _usage_chunk(usage: dict[str, Any] = USAGE) -> dict[str, Any]:
+    return {"id": "chatcmpl-s", "model": "qwen-plus", "choices": [], "usage": usage}
 
 
 def test_stream_keeps_reasoning_text_and_usage_once() -> None:
@@ -389,9 +426,9 @@ def test_stream_keeps_reasoning_text_and_usage_once() -> None:
         _chunk({"reasoning_content": "ing."}),
         _chunk({"content": "Hello"}),
         _chunk({"content": " world"}, finish="stop"),
-        {"id": "chatcmpl-s", "model": "qwen-plus", "choices": [], "usage": USAGE},
+        _usage_chunk(),
     ]
-    full = _stream(wire, _streamed_completion())
+    full = _stream(wire)
     assert full.content == "Hello world"
     assert full.additional_kwargs["reasoning_content"] == "Thinking."
     assert [b["type"] for b in full.content_blocks] == ["reasoning", "text"]
@@ -399,11 +436,12 @@ def test_stream_keeps_reasoning_text_and_usage_once() -> None:
     assert full.response_metadata["model_name"] == "qwen-plus"
     assert full.response_metadata["request_id"] == "req-s"
     assert full.response_metadata["model_provider"] == PROVIDER
+    assert full.response_metadata["finish_reason"] == "stop"
     assert full.chunk_position == "last"
 
 
 def test_stream_without_usage() -> None:
-    full = _stream([_chunk({"content": "hi"}, finish="stop")], _streamed_completion(usage=None))
+    full = _stream([_chunk({"content": "hi"}, finish="stop")])
     assert full.usage_metadata is None
 
 
@@ -422,7 +460,7 @@ SPLIT_TOOL_CALL_STREAMS = {
         [_call(0, "", None, '{"city":')],
         [_call(0, "", None, ' "Paris"}')],
     ],
-    # What the core hands over after normalising: id None, name None.
+    # Already normalised (id None, name None): the core leaves it as it is.
     "normalised": [
         [_call(0, "call_a", "weather", "")],
         [_call(0, None, None, '{"city": ')],
@@ -444,7 +482,7 @@ SPLIT_TOOL_CALL_STREAMS = {
 @pytest.mark.parametrize("fragments", SPLIT_TOOL_CALL_STREAMS.values(), ids=SPLIT_TOOL_CALL_STREAMS)
 def test_split_tool_call_fragments_merge_into_one_call(fragments: list[Any]) -> None:
     wire = [_chunk({"tool_calls": calls}) for calls in fragments]
-    full = _stream(wire, _streamed_completion())
+    full = _stream([*wire, _chunk({}, finish="tool_calls")])
     assert full.tool_calls == [
         {"name": "weather", "args": {"city": "Paris"}, "id": "call_a", "type": "tool_call"}
     ]
@@ -479,7 +517,7 @@ PARALLEL_TOOL_CALL_STREAMS = {
 )
 def test_parallel_tool_calls_stay_apart(fragments: list[Any]) -> None:
     wire = [_chunk({"tool_calls": calls}) for calls in fragments]
-    full = _stream(wire, _streamed_completion())
+    full = _stream([*wire, _chunk({}, finish="tool_calls")])
     assert [(c["id"], c["name"], c["args"]) for c in full.tool_calls] == [
         ("call_a", "weather", {"city": "Paris"}),
         ("call_b", "time", {}),
@@ -491,17 +529,61 @@ def test_tool_call_chunks_next_to_reasoning() -> None:
         _chunk({"reasoning_content": "Need the weather."}),
         _chunk({"tool_calls": [_call(0, "call_a", "weather", '{"city": "Paris"}')]}),
     ]
-    full = _stream(wire, _streamed_completion())
+    full = _stream(wire)
     assert full.additional_kwargs["reasoning_content"] == "Need the weather."
     assert [b["type"] for b in full.content_blocks] == ["reasoning", "tool_call"]
 
 
+def _tool_call_chunks(fragments: list[dict[str, Any]]) -> list[Any]:
+    accumulator, converter, chunks = StreamAccumulator(), StreamConverter(), []
+    for fragment in fragments:
+        wire = _chunk({"tool_calls": [fragment]})
+        accumulator.add(wire)
+        generation = converter.convert(wire)
+        assert generation is not None
+        assert isinstance(generation.message, AIMessageChunk)
+        chunks += generation.message.tool_call_chunks
+    return chunks
+
+
 def test_empty_function_object_and_null_arguments() -> None:
-    indexer = ToolCallChunkIndexer()
-    first = indexer.chunk({"index": 0, "id": "c", "function": {"name": "f", "arguments": None}})
-    second = indexer.chunk({"index": 0, "id": "", "function": {}})
+    first, second = _tool_call_chunks(
+        [
+            {"index": 0, "id": "c", "function": {"name": "f", "arguments": None}},
+            {"index": 0, "id": "", "function": {}},
+        ]
+    )
     assert first == {"name": "f", "args": "", "id": "c", "index": 0, "type": "tool_call_chunk"}
     assert second == {"name": None, "args": "", "id": None, "index": 0, "type": "tool_call_chunk"}
+
+
+def test_a_repeated_name_is_sent_once_per_call() -> None:
+    chunks = _tool_call_chunks(
+        [
+            {"index": 0, "id": "a", "function": {"name": "f", "arguments": "{"}},
+            {"index": 0, "id": "a", "function": {"name": "f", "arguments": "}"}},
+            {"index": 1, "id": "b", "function": {"name": "f", "arguments": "{}"}},
+        ]
+    )
+    assert [(c["index"], c["name"], c["id"]) for c in chunks] == [
+        (0, "f", "a"),
+        (0, None, "a"),
+        (1, "f", "b"),
+    ]
+
+
+def test_streamed_calls_without_an_id_get_one_on_the_closing_chunk() -> None:
+    wire = [
+        _chunk({"tool_calls": [_call(0, None, "weather", '{"city": ')]}),
+        _chunk({"tool_calls": [_call(0, "", None, '"Paris"}')]}),
+        _chunk({"tool_calls": [_call(1, "call_b", "time", "{}")]}, finish="tool_calls"),
+    ]
+    full = _stream(wire)
+    [weather, time] = full.tool_calls
+    assert (weather["name"], weather["args"]) == ("weather", {"city": "Paris"})
+    assert weather["id"] is not None and weather["id"].startswith("call_")
+    assert (time["id"], time["name"]) == ("call_b", "time")
+    assert full.invalid_tool_calls == []
 
 
 def test_only_choice_zero_is_streamed() -> None:
@@ -509,6 +591,10 @@ def test_only_choice_zero_is_streamed() -> None:
     assert converter.convert(_chunk({"content": "other"}, index=1)) is None
     assert converter.convert({"choices": [], "usage": USAGE}) is None
     assert converter.convert(_chunk({"role": "assistant", "content": ""})) is None
+    two = [_chunk({"content": "zero"}), _chunk({"content": "one"}, index=1)]
+    assert _stream(
+        [*two, _chunk({}, finish="stop"), _chunk({}, finish="stop", index=1)]
+    ).content == ("zero")
 
 
 # --------------------------------------------------------------------------- profiles
@@ -534,7 +620,7 @@ def test_logprobs_in_response_metadata() -> None:
     result = completion_to_result(completion)
     assert result.generations[1].message.response_metadata["logprobs"] == logprobs
     assert "logprobs" not in result.generations[0].message.response_metadata
-    streamed = _streamed_completion()
-    streamed["choices"][0]["logprobs"] = logprobs
-    closing = StreamConverter().closing(streamed)
+    accumulator = StreamAccumulator()
+    accumulator.add({"choices": [{"index": 0, "delta": {"content": "Hi"}, "logprobs": logprobs}]})
+    closing = StreamConverter().closing(accumulator.result())
     assert closing.message.response_metadata["logprobs"] == logprobs

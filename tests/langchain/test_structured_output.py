@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 from langchain_core.exceptions import OutputParserException
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from typing_extensions import TypedDict
 
 from langchain_opensearch_llm import ChatOpenSearchLLM
 from opensearch_llm.emulator import Emulator
 from tests.langchain._helpers import MODES, invoke, stream
+from tests.langchain.conftest import EMULATOR_BASE_URL
 
 LLMFactory = Callable[..., ChatOpenSearchLLM]
 
@@ -132,10 +135,79 @@ async def test_thinking_models_are_not_forced(
     make_llm: LLMFactory, emulator: Emulator, mode: str
 ) -> None:
     """The service rejects a forced tool call while the model thinks."""
-    structured = make_llm(model="qwq-plus").with_structured_output(Person, include_raw=True)
+    with pytest.warns(UserWarning, match="qwq-plus thinks"):
+        structured = make_llm(model="qwq-plus").with_structured_output(Person, include_raw=True)
     result = await invoke(structured, "Use Person for Ann", mode)
     assert _body(emulator)["tool_choice"] == "auto"
     assert result["raw"].additional_kwargs["reasoning_content"]
+    assert result["parsed"] == Person(**SAMPLE)
+
+
+@MODES
+@pytest.mark.parametrize("schema", [Person, PERSON_SCHEMA], ids=["pydantic", "json"])
+async def test_a_thinking_model_answering_without_the_tool_is_an_error(
+    make_llm: LLMFactory, mode: str, schema: Any
+) -> None:
+    """Not None (nor an empty stream): the caller learns which model and why."""
+    with pytest.warns(UserWarning, match="tool_choice='auto'"):
+        structured = make_llm(model="qwq-plus").with_structured_output(schema)
+    with pytest.raises(OutputParserException, match="qwq-plus answered without calling") as caught:
+        await invoke(structured, "Ann is 30", mode)
+    assert "You said: Ann is 30" in str(caught.value)
+    with pytest.raises(OutputParserException, match="thinks"):
+        await stream(structured, "Ann is 30", mode)
+    with pytest.warns(UserWarning):
+        raw = make_llm(model="qwq-plus").with_structured_output(schema, include_raw=True)
+    result = await invoke(raw, "Ann is 30", mode)
+    assert result["parsed"] is None
+    assert isinstance(result["parsing_error"], OutputParserException)
+
+
+def _sse(*frames: dict[str, Any]) -> bytes:
+    body = b"".join(b"data: " + json.dumps(frame).encode() + b"\n\n" for frame in frames)
+    return body + b"data: [DONE]\n\n"
+
+
+@MODES
+async def test_a_thinking_models_call_that_does_not_fit_the_schema_says_so(mode: str) -> None:
+    """Streamed: the schema's error, not "answered without calling the tool"."""
+    call = {"index": 0, "id": "c1", "type": "function"}
+    call["function"] = {"name": "Person", "arguments": '{"name": "Ann"}'}
+    frames = [
+        {"choices": [{"index": 0, "delta": {"reasoning_content": "Hmm."}}]},
+        {"choices": [{"index": 0, "delta": {"tool_calls": [call]}}]},
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
+    ]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers = {"content-type": "text/event-stream"}
+        return httpx.Response(200, content=_sse(*frames), headers=headers)
+
+    llm = ChatOpenSearchLLM(
+        api_key="k",
+        model="qwq-plus",
+        base_url=EMULATOR_BASE_URL,
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+        http_async_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+    )
+    with pytest.warns(UserWarning):
+        structured = llm.with_structured_output(Person)
+    for call_it in (invoke, stream):
+        with pytest.raises(ValidationError, match="age"):
+            await call_it(structured, "Ann", mode)
+
+
+@MODES
+async def test_thinking_switched_on_in_extra_body_is_taken_into_account(
+    make_llm: LLMFactory, emulator: Emulator, mode: str
+) -> None:
+    """The effective parameters decide (extra_body wins in the body), not only the field."""
+    llm = make_llm(model="qwen-plus", extra_body={"enable_thinking": True})
+    with pytest.warns(UserWarning, match="qwen-plus thinks"):
+        structured = llm.with_structured_output(Person, include_raw=True)
+    result = await invoke(structured, "Use Person for Ann", mode)
+    assert _body(emulator)["tool_choice"] == "auto"
+    assert _body(emulator)["enable_thinking"] is True
     assert result["parsed"] == Person(**SAMPLE)
 
 

@@ -26,13 +26,10 @@ from llama_index_opensearch_llm._convert import (
     chat_response,
     completion_response,
     keep_first_tool_call,
-    request_params,
-    resolve_tool_choice,
     to_wire_messages,
     tool_selections,
-    usage_fields,
 )
-from opensearch_llm import RequestValidationError
+from opensearch_llm import RequestValidationError, StreamAccumulator
 
 # --------------------------------------------------------------------------- messages -> wire
 
@@ -66,6 +63,29 @@ def test_leading_system_messages_are_merged_because_system_must_come_first() -> 
         {"role": "system", "content": "One.\n\nTwo."},
         {"role": "user", "content": "Hi"},
     ]
+
+
+def test_later_system_messages_are_merged_into_the_first() -> None:
+    """Memories and agents add system messages later; the service takes one, first."""
+    wire = to_wire_messages(
+        [
+            ChatMessage(role="system", content="One."),
+            ChatMessage(role="user", content="Hi"),
+            ChatMessage(role="assistant", content="Hello"),
+            ChatMessage(role="developer", content="Two."),
+            ChatMessage(role="user", content="And?"),
+        ]
+    )
+    assert wire == [
+        {"role": "system", "content": "One.\n\nTwo."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello"},
+        {"role": "user", "content": "And?"},
+    ]
+    late = to_wire_messages(
+        [ChatMessage(role="user", content="Hi"), ChatMessage(role="system", content="Rule.")]
+    )
+    assert late == [{"role": "system", "content": "Rule."}, {"role": "user", "content": "Hi"}]
 
 
 def test_the_callers_messages_are_not_modified() -> None:
@@ -193,42 +213,12 @@ def test_media_in_a_text_only_role_is_rejected() -> None:
         to_wire_messages([message])
 
 
-# --------------------------------------------------------------------------- parameters
-
-
-def test_request_params_drop_none_and_send_unknown_fields_in_extra_body() -> None:
-    params = request_params(
-        {"temperature": None, "max_tokens": 10},
-        {"enable_search": True, "vl_high_resolution_images": True},
-        {"max_tokens": 20, "extra_body": {"x": 1}},
-    )
-    assert params == {
-        "max_tokens": 20,
-        "enable_search": True,
-        "extra_body": {"x": 1, "vl_high_resolution_images": True},
-    }
-
-
-@pytest.mark.parametrize(
-    ("choice", "required", "expected"),
-    [
-        (None, False, None),
-        (None, True, "required"),
-        ("auto", True, "auto"),
-        ("none", False, "none"),
-        ("weather", False, {"type": "function", "function": {"name": "weather"}}),
-        (
-            {"type": "function", "function": {"name": "x"}},
-            False,
-            {"type": "function", "function": {"name": "x"}},
-        ),
-    ],
-)
-def test_tool_choice_resolution(choice: Any, required: bool, expected: Any) -> None:
-    assert resolve_tool_choice(choice, required) == expected
-
-
 # --------------------------------------------------------------------------- wire -> responses
+
+
+def _usage_kwargs(usage: dict[str, Any] | None) -> dict[str, Any]:
+    fields = chat_response(completion(usage=usage)).additional_kwargs
+    return {k: v for k, v in fields.items() if k.endswith("_tokens")}
 
 
 def test_usage_fields_include_reasoning_and_cached_tokens_when_present() -> None:
@@ -239,17 +229,18 @@ def test_usage_fields_include_reasoning_and_cached_tokens_when_present() -> None
         "prompt_tokens_details": {"cached_tokens": 2},
         "completion_tokens_details": {"reasoning_tokens": 1},
     }
-    assert usage_fields(usage) == {
+    assert _usage_kwargs(usage) == {
         "prompt_tokens": 3,
         "completion_tokens": 4,
         "total_tokens": 7,
         "cached_tokens": 2,
         "reasoning_tokens": 1,
     }
-    assert usage_fields(
-        {**usage, "prompt_tokens_details": None, "completion_tokens_details": None}
-    ) == {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
-    assert usage_fields(None) == {}
+    nulls = {**usage, "prompt_tokens_details": None, "completion_tokens_details": None}
+    assert _usage_kwargs(nulls) == {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
+    # A total the service left out is the sum, as on the LangChain side.
+    assert _usage_kwargs({"prompt_tokens": 3, "completion_tokens": 4})["total_tokens"] == 7
+    assert _usage_kwargs({}) == {}
 
 
 def test_a_completion_becomes_thinking_text_and_metadata() -> None:
@@ -329,10 +320,36 @@ def test_legacy_tool_selections_from_additional_kwargs() -> None:
     message = ChatMessage(
         role="assistant",
         content="",
-        additional_kwargs={"tool_calls": [tool_call("c1", "f", '{"a": 1')]},
+        additional_kwargs={"tool_calls": [tool_call("c1", "f", '{"a": 1}')]},
     )
     [selection] = tool_selections(message)
     assert (selection.tool_id, selection.tool_name, selection.tool_kwargs) == ("c1", "f", {"a": 1})
+    partial = ChatMessage(
+        role="assistant",
+        content="",
+        additional_kwargs={"tool_calls": [tool_call("c1", "f", '{"a": 1')]},
+    )
+    [selection] = tool_selections(partial, streaming=True)
+    assert selection.tool_kwargs == {"a": 1}
+
+
+@pytest.mark.parametrize("arguments", ['{"a":1}}', '{"a": 1, "b": tru', "[1, 2]", '{"a": '])
+def test_finished_tool_calls_with_broken_arguments_raise_naming_the_call(arguments: str) -> None:
+    """Not repaired into something the model did not say ({} or a part of it)."""
+    response = chat_response(
+        completion(None, tool_calls=[tool_call("call_9", "search", arguments)])
+    )
+    with pytest.raises(ValueError, match="search") as caught:
+        tool_selections(response.message)
+    assert "call_9" in str(caught.value) and arguments in str(caught.value)
+
+
+def test_arguments_still_streaming_are_parsed_as_far_as_they_go() -> None:
+    response = chat_response(
+        completion(None, tool_calls=[tool_call("c", "f", '{"a": 1, "b": tru')])
+    )
+    [selection] = tool_selections(response.message, streaming=True)
+    assert selection.tool_kwargs == {"a": 1}
 
 
 def test_keep_first_tool_call_drops_the_rest_in_blocks_and_kwargs() -> None:
@@ -348,8 +365,12 @@ def test_keep_first_tool_call_drops_the_rest_in_blocks_and_kwargs() -> None:
 
 
 def run(chunks: list[dict[str, Any]]) -> list[Any]:
-    state = ChatStreamState()
-    return [state.add(c, "req-1") for c in chunks]
+    """The responses of a stream, as the LLM makes them: each chunk with the core's aggregate."""
+    accumulator, state, responses = StreamAccumulator(), ChatStreamState(), []
+    for wire in chunks:
+        accumulator.add(wire)
+        responses.append(state.add(wire, lambda: accumulator.result("req-1")))
+    return responses
 
 
 def test_every_chunk_yields_a_response_and_the_first_content_is_kept() -> None:
@@ -392,7 +413,7 @@ def test_reasoning_streams_as_thinking_delta_and_a_thinking_block() -> None:
     ]
     assert [r.delta for r in responses] == ["", "", "Done.", ""]
     first = responses[0].message
-    assert first.content is None or first.content == ""
+    assert first.content == ""
     final = responses[-1].message
     thinking = final.blocks[0]
     assert isinstance(thinking, ThinkingBlock)
@@ -422,7 +443,8 @@ def test_parallel_tool_calls_in_one_chunk_are_both_kept() -> None:
         ("call_a", "weather", {"city": "New York"}),
         ("call_b", "time", {"tz": "UTC"}),
     ]
-    assert [(s.tool_name, s.tool_kwargs) for s in tool_selections(responses[0].message)] == [
+    partial = tool_selections(responses[0].message, streaming=True)
+    assert [(s.tool_name, s.tool_kwargs) for s in partial] == [
         ("weather", {"city": None}),
         ("time", {"tz": "UTC"}),
     ]
@@ -476,3 +498,36 @@ def test_earlier_streamed_responses_are_not_changed_by_later_chunks() -> None:
     assert responses[0].message.additional_kwargs["tool_calls"][0]["function"]["arguments"] == (
         '{"x"'
     )
+
+
+def test_with_several_choices_only_choice_zero_is_streamed() -> None:
+    """n > 1: chunks of choice 1 add nothing to the message (they were appended before)."""
+
+    def of(index: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        wire = chunk(delta, finish=finish)
+        wire["choices"][0]["index"] = index
+        return wire
+
+    responses = run(
+        [
+            of(0, {"role": "assistant", "content": "Zero"}),
+            of(1, {"role": "assistant", "content": "One"}),
+            of(1, {"content": " more"}, finish="stop"),
+            of(0, {"content": "."}, finish="stop"),
+            usage_chunk(),
+        ]
+    )
+    assert [r.delta for r in responses] == ["Zero", "", "", ".", ""]
+    assert [r.message.content for r in responses] == ["Zero", "Zero", "Zero", "Zero.", "Zero."]
+    assert responses[1].additional_kwargs["finish_reason"] is None
+
+
+def test_a_streamed_call_without_an_id_keeps_one_id_for_the_whole_stream() -> None:
+    responses = run(
+        [
+            chunk({"tool_calls": [fragment(0, None, "f", '{"x"')]}),
+            chunk({"tool_calls": [fragment(0, "", None, ": 1}")]}, finish="tool_calls"),
+        ]
+    )
+    ids = [tool_selections(r.message, streaming=True)[0].tool_id for r in responses]
+    assert ids[0].startswith("call_") and ids[0] == ids[1]

@@ -191,6 +191,26 @@ def test_tool_required_on_a_thinking_only_model_falls_back_to_auto(
     assert emu.requests[-1].json["tool_choice"] == "auto"
 
 
+@pytest.mark.parametrize(
+    "thinking_on",
+    [
+        {"additional_kwargs": {"extra_body": {"enable_thinking": True}}},
+        {"additional_kwargs": {"enable_thinking": True}},
+        {"enable_thinking": True},
+    ],
+    ids=["extra_body", "additional_kwargs", "field"],
+)
+def test_tool_required_follows_thinking_switched_on_anywhere(
+    calls: Calls, make_llm: MakeLLM, emu: Emulator, thinking_on: dict[str, Any]
+) -> None:
+    """qwen-plus thinks only when asked: wherever it is asked, no forced call is sent."""
+    llm = make_llm(model="qwen-plus", **thinking_on)
+    response = calls.call(llm, "chat_with_tools", TOOLS, user_msg="use clock", tool_required=True)
+    assert llm.get_tool_calls_from_response(response)[0].tool_name == "clock"
+    assert emu.requests[-1].json["tool_choice"] == "auto"
+    assert emu.requests[-1].json["enable_thinking"] is True
+
+
 def test_an_explicit_forced_choice_while_thinking_is_refused_by_the_core(
     calls: Calls, make_llm: MakeLLM
 ) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import copy
 import json
 import pickle
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -27,7 +28,7 @@ from li_support import (
     usage_chunk,
     user,
 )
-from llama_index.core.base.llms.types import ChatMessage, ThinkingBlock
+from llama_index.core.base.llms.types import ChatMessage, ChatResponse, ThinkingBlock
 from llama_index.core.callbacks import CallbackManager, TokenCountingHandler
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
@@ -46,6 +47,7 @@ from opensearch_llm import (
     RequestValidationError,
     StreamError,
 )
+from tests.unit.pools import Pools, count_pools
 
 # --------------------------------------------------------------------------- metadata
 
@@ -204,7 +206,47 @@ def test_a_bad_endpoint_fails_at_construction(fields: dict[str, Any]) -> None:
         OpenSearchLLM(**fields)
 
 
-def test_region_timeouts_and_retries_reach_the_core_client() -> None:
+def test_a_bad_base_url_in_the_environment_fails_at_construction(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENSEARCH_LLM_BASE_URL", "dashscope-intl.aliyuncs.com")
+    with pytest.raises(RequestValidationError) as caught:
+        OpenSearchLLM(api_key="k")
+    assert caught.value.field == "base_url"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"temperature": 5}, "temperature"),
+        ({"top_p": 0}, "top_p"),
+        ({"additional_kwargs": {"n": 9}}, "n"),
+        ({"additional_kwargs": {"extra_body": "not a dict"}}, "extra_body"),
+    ],
+)
+def test_bad_parameters_fail_at_construction(fields: dict[str, Any], field: str) -> None:
+    """As on the LangChain side: not at the first call, after a prompt was built."""
+    with pytest.raises(RequestValidationError) as caught:
+        OpenSearchLLM(api_key="k", **fields)
+    assert caught.value.field == field
+
+
+def test_a_missing_key_does_not_stop_construction_or_serialization() -> None:
+    llm = OpenSearchLLM(model="qwen-max")
+    assert json.loads(llm.to_json())["model"] == "qwen-max"
+
+
+def test_region_timeouts_and_retries_reach_the_core_client(
+    calls: Calls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[httpx.Request] = []
+
+    def unavailable(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(503, json={"error": {"code": "ServiceUnavailable", "message": "x"}})
+
+    transport = httpx.MockTransport(unavailable)
+    count_pools(monkeypatch, transport, transport)
     llm = OpenSearchLLM(
         api_key="k",
         region="virginia",
@@ -213,44 +255,83 @@ def test_region_timeouts_and_retries_reach_the_core_client() -> None:
         stream_idle_timeout=9,
         max_retries=0,
     )
-    client = llm._sync_client()
-    assert client.base_url == "https://dashscope-us.aliyuncs.com/compatible-mode/v1"
-    config = client._config
-    assert (config.timeouts.read, config.timeouts.connect, config.timeouts.stream_idle) == (
-        30,
-        3,
-        9,
+    with pytest.raises(OpenSearchLLMError):
+        calls.chat(llm, user("Hi"))
+    with pytest.raises(OpenSearchLLMError):
+        calls.stream_chat(llm, user("Hi"))
+    assert len(seen) == 2  # no retry
+    assert (
+        str(seen[0].url) == "https://dashscope-us.aliyuncs.com/compatible-mode/v1/chat/completions"
     )
-    assert config.max_retries == 0
-    llm.close()
+    assert seen[0].extensions["timeout"] == {"connect": 3, "read": 30, "write": 30, "pool": 3}
+    assert seen[1].extensions["timeout"]["read"] == 9
 
 
-def test_one_core_client_per_instance_made_lazily_and_reused(service: ScriptedService) -> None:
-    llm = service.llm()
-    assert llm._client is None
-    service.script(completion(), completion())
-    llm.chat(user("a"))
-    first = llm._client
-    llm.chat(user("b"))
-    assert first is not None and llm._client is first
+@pytest.fixture
+def pools(monkeypatch: pytest.MonkeyPatch, service: ScriptedService) -> Pools:
+    """Every pool an OpenSearchLLM makes (no httpx client injected) talks to ``service``."""
+    transport = httpx.MockTransport(service.handle)
+    return count_pools(monkeypatch, transport, transport)
 
 
-async def test_one_async_core_client_per_event_loop(service: ScriptedService) -> None:
-    llm = OpenSearchLLM(api_key="k", base_url=BASE_URL)
-    assert llm._async_client() is llm._async_client()
-    await llm.aclose()
+def _own_pools(**fields: Any) -> OpenSearchLLM:
+    return OpenSearchLLM(api_key=API_KEY, base_url=BASE_URL, **fields)
 
 
-def test_a_new_event_loop_gets_a_new_async_client_unless_one_was_injected(
-    service: ScriptedService,
+def test_one_pool_per_instance_made_lazily_reused_and_closed(
+    calls: Calls, service: ScriptedService, pools: Pools
 ) -> None:
-    async def client_of(llm: OpenSearchLLM) -> object:
-        return llm._async_client()
+    llm = _own_pools()
+    assert pools.opened == (0, 0)
+    service.script(completion(), text_chunks("b"), completion())
+    calls.chat(llm, user("a"))
+    calls.stream_chat(llm, user("b"))
+    opened = (1, 0) if calls.mode == "sync" else (0, 1)
+    if calls.mode == "sync":
+        calls.chat(llm, user("c"))
+        llm.close()
+    else:
 
-    own = OpenSearchLLM(api_key="k", base_url=BASE_URL)
-    assert asyncio.run(client_of(own)) is not asyncio.run(client_of(own))
-    injected = service.llm()
-    assert asyncio.run(client_of(injected)) is asyncio.run(client_of(injected))
+        async def last_call_then_close() -> None:
+            await llm.achat(user("c"))
+            await llm.aclose()
+
+        asyncio.run(last_call_then_close())
+    # Async: one pool per asyncio.run (each brings its own loop); the last one was closed.
+    assert pools.opened == (opened if calls.mode == "sync" else (0, 3))
+    assert pools.closed == opened
+
+
+def test_threads_with_their_own_event_loops_keep_their_own_pools(
+    service: ScriptedService, pools: Pools
+) -> None:
+    """Two live loops calling in turn: neither replaces (and drops) the other's pool."""
+    llm = _own_pools()
+    service.script(*[completion() for _ in range(6)])
+    barrier = threading.Barrier(2, timeout=30)
+
+    async def calls() -> None:
+        for _ in range(3):
+            await llm.achat(user("Hi"))
+            barrier.wait()
+        await llm.aclose()
+
+    threads = [threading.Thread(target=asyncio.run, args=(calls(),)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(service.requests) == 6
+    assert pools.opened == (0, 2)
+    assert pools.closed == (0, 2)
+
+
+def test_an_injected_async_client_is_used_from_every_loop(service: ScriptedService) -> None:
+    llm = service.llm()
+    service.script(completion("one"), completion("two"))
+    assert AsyncCalls().chat(llm, user("Hi")).message.content == "one"
+    assert AsyncCalls().chat(llm, user("Hi")).message.content == "two"
+    assert llm.async_http_client is not None and not llm.async_http_client.is_closed
 
 
 # --------------------------------------------------------------------------- calls
@@ -342,15 +423,15 @@ async def test_sync_methods_work_inside_a_running_event_loop(service: ScriptedSe
     assert next(iter(llm.stream_chat(user("Hi")))).delta == "streamed"
 
 
-def test_async_methods_never_use_the_sync_client(service: ScriptedService) -> None:
-    llm = service.llm()
+def test_async_methods_never_use_the_sync_client(service: ScriptedService, pools: Pools) -> None:
+    llm = _own_pools()
     calls = AsyncCalls()
     service.script(completion(), completion(), text_chunks("a"), text_chunks("b"))
     calls.chat(llm, user("Hi"))
     calls.complete(llm, "Hi")
     calls.stream_chat(llm, user("Hi"))
     calls.stream_complete(llm, "Hi")
-    assert llm._client is None and llm._aclient is not None
+    assert pools.opened == (0, 4)  # one per asyncio.run, none sync
 
 
 def test_breaking_out_of_a_stream_closes_the_response(service: ScriptedService) -> None:
@@ -509,6 +590,67 @@ def test_conversion_errors_raise_before_anything_is_sent(
 # --------------------------------------------------------------------------- secrets, pickling
 
 
+# --------------------------------------------------------------------------- regressions
+
+
+def test_a_later_system_message_is_merged_not_rejected(
+    calls: Calls, service: ScriptedService
+) -> None:
+    service.script(completion())
+    history = [
+        ChatMessage(role="system", content="Be brief."),
+        *user("Hi"),
+        ChatMessage(role="assistant", content="Hello"),
+        ChatMessage(role="system", content="Answer in French."),
+        *user("And?"),
+    ]
+    calls.chat(service.llm(), history)
+    assert [m["role"] for m in service.last["messages"]] == ["system", "user", "assistant", "user"]
+    assert service.last["messages"][0]["content"] == "Be brief.\n\nAnswer in French."
+
+
+def _choice(index: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    wire = chunk(delta, finish=finish)
+    wire["choices"][0]["index"] = index
+    return wire
+
+
+def test_streaming_several_choices_shows_choice_zero_only(
+    calls: Calls, service: ScriptedService
+) -> None:
+    service.script(
+        [
+            _choice(0, {"role": "assistant", "content": "Zero"}),
+            _choice(1, {"role": "assistant", "content": "One"}),
+            _choice(0, {"content": "."}, finish="stop"),
+            _choice(1, {"content": "!"}, finish="stop"),
+            usage_chunk(),
+        ]
+    )
+    responses = calls.stream_chat(service.llm(), user("Hi"), n=2)
+    assert service.last["n"] == 2
+    assert "".join(r.delta or "" for r in responses) == "Zero."
+    assert responses[-1].message.content == "Zero."
+
+
+def test_finished_tool_call_arguments_are_never_repaired(service: ScriptedService) -> None:
+    llm = service.llm()
+    call = {"id": "call_7", "type": "function", "function": {"name": "f", "arguments": '{"a":1}}'}}
+    service.script(completion(None, tool_calls=[call], finish_reason="tool_calls"))
+    response = llm.chat(user("Hi"))
+    with pytest.raises(ValueError, match="call_7") as caught:
+        llm.get_tool_calls_from_response(response)
+    assert "'f'" in str(caught.value) and '{"a":1}}' in str(caught.value)
+    # While it still streams (no finish reason yet), the arguments so far are read leniently.
+    partial = {**call, "function": {"name": "f", "arguments": '{"a": 1, "b": tru'}}
+    service.script(completion(None, tool_calls=[partial], finish_reason="tool_calls"))
+    message = llm.chat(user("Hi")).message
+    streaming = ChatResponse(message=message, delta="", additional_kwargs={"finish_reason": None})
+    assert llm.get_tool_calls_from_response(streaming)[0].tool_kwargs == {"a": 1}
+    with pytest.raises(ValueError, match="call_7"):
+        llm.get_tool_calls_from_response(ChatResponse(message=message))
+
+
 def test_the_api_key_is_never_in_repr_dumps_or_payloads() -> None:
     llm = OpenSearchLLM(api_key=API_KEY, default_headers={"Authorization": "Bearer " + API_KEY})
     texts = [
@@ -580,18 +722,18 @@ def test_token_counting_handler_sees_usage_of_every_call(
     assert counter.total_llm_token_count == 48
 
 
-def test_the_llm_pickles_without_a_live_client(service: ScriptedService) -> None:
-    llm = service.llm(model="qwen-turbo", temperature=0.2)
-    service.script(completion())
+def test_the_llm_pickles_without_a_live_client(service: ScriptedService, pools: Pools) -> None:
+    llm = _own_pools(model="qwen-turbo", temperature=0.2)
+    service.script(completion(), completion("from the clone"), completion())
     llm.chat(user("Hi"))
-    assert llm._client is not None
     clone = pickle.loads(pickle.dumps(llm))
     assert (clone.model, clone.temperature, clone.base_url) == ("qwen-turbo", 0.2, BASE_URL)
-    assert clone._client is None and clone.http_client is None
     assert clone.api_key is not None and clone.api_key.get_secret_value() == API_KEY
-    clone.http_client = httpx.Client(transport=httpx.MockTransport(service.handle))
-    service.script(completion("from the clone"))
     assert clone.chat(user("Hi")).message.content == "from the clone"
+    llm.chat(user("Hi"))
+    assert pools.opened == (2, 0)  # the clone made its own pool; the original kept its
+    injected = service.llm()
+    assert pickle.loads(pickle.dumps(injected)).http_client is None
 
 
 def test_unpicklable_settings_are_left_out_not_fatal(service: ScriptedService) -> None:
@@ -607,11 +749,15 @@ def test_unpicklable_settings_are_left_out_not_fatal(service: ScriptedService) -
 
 
 def test_a_deep_copy_shares_injected_clients_but_not_the_core_client(
-    service: ScriptedService,
+    service: ScriptedService, pools: Pools
 ) -> None:
-    llm = service.llm()
-    service.script(completion(), completion("copy"))
+    llm = _own_pools()
+    service.script(completion(), completion("copy"), completion())
     llm.chat(user("Hi"))
     clone = copy.deepcopy(llm)
-    assert clone._client is None and clone.http_client is llm.http_client
     assert clone.chat(user("Hi")).message.content == "copy"
+    clone.close()
+    llm.chat(user("Hi"))
+    assert pools.opened == (2, 0) and pools.closed == (1, 0)
+    injected = service.llm()
+    assert copy.deepcopy(injected).http_client is injected.http_client

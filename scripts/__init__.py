@@ -1,0 +1,1 @@
+"""Maintenance scripts (not shipped): ``python -m scripts.record_cassettes``."""

@@ -1,0 +1,75 @@
+"""Run every ```python block of README.md against a served emulator; print a JSON report.
+
+Run as ``python -m tests.readme.runner`` (by ``test_readme.py``, in a process of its own so
+that the blocks' global effects - environment, LlamaIndex ``Settings`` - stay there). The
+environment points the examples at the emulator on 127.0.0.1, exactly as a user's environment
+would point them at the service, and sockets to any other host are refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+HEADING = re.compile(r"^#+ (.+)$", re.M)
+
+
+def python_blocks(text: str) -> list[tuple[str, str]]:
+    """Each ```python block of ``text``, with the heading above it."""
+    blocks = []
+    for match in BLOCK.finditer(text):
+        headings = HEADING.findall(text[: match.start()])
+        blocks.append((headings[-1] if headings else "", match.group(1)))
+    return blocks
+
+
+def run_block(code: str, name: str) -> dict[str, Any]:
+    out = io.StringIO()
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    error = None
+    with contextlib.redirect_stdout(out):
+        try:
+            exec(compile(code, name, "exec"), namespace)
+        except BaseException:  # report everything, SystemExit included
+            error = traceback.format_exc()
+    return {"stdout": out.getvalue(), "error": error}
+
+
+def main() -> None:
+    from pytest_socket import socket_allow_hosts
+
+    from opensearch_llm.emulator import Emulator, serve
+
+    socket_allow_hosts(["127.0.0.1"], allow_unix_socket=True)
+    for name in ("OPENSEARCH_LLM_API_KEY", "DASHSCOPE_API_KEY", "OPENSEARCH_LLM_APP"):
+        os.environ.pop(name, None)
+    emulator = Emulator()
+    report = []
+    with serve(emulator) as server:
+        os.environ["OPENSEARCH_LLM_API_KEY"] = "sk-readme"
+        os.environ["OPENSEARCH_LLM_BASE_URL"] = server.compatible_base_url
+        os.environ["OPENSEARCH_LLM_KNOWLEDGE_HOST"] = server.origin
+        for index, (heading, code) in enumerate(python_blocks(README.read_text("utf-8"))):
+            before, start = emulator.request_count, time.monotonic()
+            result = run_block(code, f"README.md block {index} ({heading})")
+            seconds = round(time.monotonic() - start, 2)
+            result.update(
+                heading=heading, requests=emulator.request_count - before, seconds=seconds
+            )
+            report.append(result)
+    sys.stdout.write(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""README.md: every Python block runs (against a served emulator), and its facts hold.
+
+The blocks run in one subprocess (``tests/readme/runner.py``) with the environment pointing at
+``serve()``'s URLs; each must succeed, print, and either reach the served emulator or make an
+emulator of its own. The set-up commands are run too (the CLI, offline), and the configuration
+and error tables are checked against the code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import opensearch_llm
+from opensearch_llm import OpenSearchLLMError
+from opensearch_llm._config import (
+    API_KEY_ENV_VARS,
+    BASE_URL_ENV_VAR,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MODEL,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_STREAM_IDLE_TIMEOUT,
+    KNOWLEDGE_APP_ENV_VAR,
+    KNOWLEDGE_HOST_ENV_VAR,
+    REGION_BASE_URLS,
+)
+
+from .runner import README, ROOT, python_blocks
+
+TEXT = README.read_text(encoding="utf-8")
+BLOCKS = python_blocks(TEXT)
+SETUP_TRY = (
+    "python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[all]' && "
+    'opensearch-llm chat "Recommend one science fiction book" && '
+    'opensearch-llm ask "What is OpenSearch?" --content '
+    '"OpenSearch is a search service of Alibaba Cloud."'
+)
+SETUP_TEST = (
+    "python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[dev]' && python -m pytest"
+)
+
+
+@cache
+def report() -> list[dict[str, Any]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENSEARCH_LLM_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.readme.runner"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return list(json.loads(result.stdout))
+
+
+def test_readme_has_python_examples() -> None:
+    assert len(BLOCKS) >= 8
+
+
+@pytest.mark.parametrize(
+    "index", range(len(BLOCKS)), ids=[f"{i}-{h}" for i, (h, _) in enumerate(BLOCKS)]
+)
+def test_python_block_runs(index: int) -> None:
+    result = report()[index]
+    assert result["error"] is None, result["error"]
+    assert result["stdout"].strip(), "the example printed nothing"
+    code = BLOCKS[index][1]
+    assert result["requests"] > 0 or "Emulator(" in code, "the example reached no service"
+    assert "Traceback" not in result["stdout"]
+
+
+def test_setup_commands_are_the_documented_ones() -> None:
+    assert SETUP_TRY in TEXT and SETUP_TEST in TEXT
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
+    assert ci[-1] == "python -m pytest"
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    command = Path(sys.executable).with_name("opensearch-llm")
+    argv = [str(command)] if command.exists() else [sys.executable, "-m", "opensearch_llm.cli"]
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OPENSEARCH_LLM_API_KEY", "DASHSCOPE_API_KEY")
+    }
+    return subprocess.run(
+        [*argv, *args], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+
+
+def test_setup_try_it_commands_answer_offline() -> None:
+    chat = cli("chat", "Recommend one science fiction book")
+    assert chat.returncode == 0, chat.stderr
+    assert chat.stdout.strip() == "You said: Recommend one science fiction book"
+    assert "emulator" in chat.stderr and "offline" in chat.stderr
+    ask = cli(
+        "ask",
+        "What is OpenSearch?",
+        "--content",
+        "OpenSearch is a search service of Alibaba Cloud.",
+    )
+    assert ask.returncode == 0, ask.stderr
+    assert ask.stdout.strip() == (
+        "Answer to: What is OpenSearch? | Sources: OpenSearch is a search service of Alibaba Cloud."
+    )
+
+
+def section(title: str) -> str:
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", TEXT, re.S | re.M)
+    assert match, f"no section {title!r}"
+    return match.group(1)
+
+
+def test_configuration_names_every_variable_region_and_default() -> None:
+    config = section("Configuration")
+    for name in (
+        *API_KEY_ENV_VARS,
+        BASE_URL_ENV_VAR,
+        KNOWLEDGE_HOST_ENV_VAR,
+        KNOWLEDGE_APP_ENV_VAR,
+    ):
+        assert f"| `{name}` |" in config, name
+    for region, url in REGION_BASE_URLS.items():
+        assert re.search(rf"\| `{region}`( \(default\))? \| `{re.escape(url)}` \|", config), region
+    rows = {
+        "connect timeout": DEFAULT_CONNECT_TIMEOUT,
+        "read timeout": DEFAULT_READ_TIMEOUT,
+        "stream idle timeout": DEFAULT_STREAM_IDLE_TIMEOUT,
+        "retries": DEFAULT_MAX_RETRIES,
+    }
+    for row, default in rows.items():
+        line = next(line for line in config.splitlines() if line.startswith(f"| {row}"))
+        assert line.rstrip().endswith(f"| {default:g} |"), line
+    assert f"`{DEFAULT_MODEL}`" in config
+
+
+def test_errors_table_covers_every_error_class() -> None:
+    errors = section("Errors")
+    classes = [
+        name
+        for name in opensearch_llm.__all__
+        if isinstance(getattr(opensearch_llm, name), type)
+        and issubclass(getattr(opensearch_llm, name), OpenSearchLLMError)
+        and name != "OpenSearchLLMError"
+    ]
+    assert len(classes) >= 14
+    for name in classes:
+        assert re.search(rf"^\| `{name}`", errors, re.M), name
+
+
+def test_links_and_commands_point_at_real_things() -> None:
+    for target in re.findall(r"\]\(([^)#]+)\)", TEXT):
+        if not target.startswith("http"):
+            assert (ROOT / target).exists(), target
+    assert "see\n[benchmarks/README.md](benchmarks/README.md)" in TEXT or (
+        "[benchmarks/README.md](benchmarks/README.md)" in TEXT
+    )
+    assert "python -m benchmarks.run" in TEXT and (ROOT / "benchmarks" / "run.py").exists()
+    assert "[docs/reliability.md](docs/reliability.md)" in TEXT
+    assert "python -m scripts.record_cassettes --live" in TEXT
