@@ -103,7 +103,8 @@ def _user_message(message: ChatMessage) -> WireMessage:
 def _assistant_message(message: ChatMessage) -> WireMessage:
     text = blocks_text(message.blocks, "assistant")
     tool_calls = wire_tool_calls(message)
-    wire: WireMessage = {"role": "assistant", "content": text if text or not tool_calls else None}
+    # "" rather than null, as the api-docs' own tool-call example sends history back.
+    wire: WireMessage = {"role": "assistant", "content": text}
     if tool_calls:
         wire["tool_calls"] = tool_calls
     return _with_name(wire, message)

@@ -118,7 +118,7 @@ def test_tool_call_blocks_become_tool_calls_with_arguments_kept_verbatim() -> No
     assert to_wire_messages([message]) == [
         {
             "role": "assistant",
-            "content": None,
+            "content": "",
             "tool_calls": [
                 {
                     "id": "call_1",
@@ -142,7 +142,7 @@ def test_legacy_tool_calls_in_additional_kwargs_are_sent() -> None:
         additional_kwargs={"tool_calls": [tool_call("call_9", "add", "")]},
     )
     wire = to_wire_messages([message])[0]
-    assert wire["content"] is None
+    assert wire["content"] == ""
     assert wire["tool_calls"] == [
         {"id": "call_9", "type": "function", "function": {"name": "add", "arguments": "{}"}}
     ]
