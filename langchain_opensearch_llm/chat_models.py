@@ -175,7 +175,10 @@ class ChatOpenSearchLLM(BaseChatModel):
     (they may carry credentials).
     """
 
-    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
+    # The input of a failed validation would show the key: never print it.
+    model_config = ConfigDict(
+        populate_by_name=True, arbitrary_types_allowed=True, hide_input_in_errors=True
+    )
 
     model_name: str = Field(default=DEFAULT_MODEL, alias="model")
     """Model name, e.g. ``qwen-plus``, ``qwen3-max``, ``qwq-plus``, ``ops-qwen-turbo``."""

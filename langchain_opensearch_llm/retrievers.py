@@ -76,7 +76,10 @@ def _answer_document(result: KnowledgeResult, sources: Sequence[Document | str])
 class _KnowledgeSettings(BaseModel):
     """The connection and request settings both classes share."""
 
-    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
+    # The input of a failed validation would show the key: never print it.
+    model_config = ConfigDict(
+        populate_by_name=True, arbitrary_types_allowed=True, hide_input_in_errors=True
+    )
 
     app: str | None = None
     """The application (app group) name (console, Instance Management); default:
@@ -233,6 +236,11 @@ def _call_of(query: KnowledgeQuery | str) -> _Call:
     documents = query.get("documents") or []
     if isinstance(documents, (str, Document)):
         documents = [documents]
+    for position, document in enumerate(documents):
+        if not isinstance(document, (str, Document)):
+            raise RequestValidationError(
+                f"documents[{position}]", document, "a str or a langchain Document"
+            )
     return {
         "question": query.get("question"),
         "documents": list(documents),

@@ -21,7 +21,7 @@ import hmac
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypedDict
@@ -294,6 +294,7 @@ class _FrameSplitter:
         "_pos",
         "_scan",
         "_start",
+        "_value_event",
         "done",
         "event",
         "text",
@@ -304,26 +305,30 @@ class _FrameSplitter:
         self.done = False
         #: The SSE ``event:`` name that applies to the next value.
         self.event = ""
+        self._value_event = ""
         self._pos = self._start = self._scan = self._depth = 0
         self._in_value = self._in_string = self._escape = self._fresh = False
 
-    def values(self, final: bool = False) -> list[Any]:
-        """Every value completed in the text so far (``final``: the text is all there is)."""
-        values: list[Any] = []
-        while not self.done:
-            if self._in_value:
-                whole = self._whole_value() if self._fresh else None
-                if whole is not None:
-                    values.append(whole)
-                    continue
-                end = self._value_end()
-                if end < 0:
+    def values(self, final: bool = False) -> Iterator[tuple[str, Any]]:
+        """Each value completed in the text so far, with the ``event:`` name it came under.
+
+        Lazily: a value is handed over before the text after it is parsed, so that the frames
+        before an error (or before a line that is not a frame) are handled first.
+        """
+        try:
+            while not self.done:
+                if self._in_value:
+                    value = self._whole_value() if self._fresh else None
+                    if value is None:
+                        end = self._value_end()
+                        if end < 0:
+                            break
+                        value = self._take_value(end)
+                    yield self._value_event, value
+                elif not self._next_token(final):
                     break
-                values.append(self._take_value(end))
-            elif not self._next_token(final):
-                break
-        self._compact()
-        return values
+        finally:
+            self._compact()
 
     @property
     def pending(self) -> bool:
@@ -372,6 +377,8 @@ class _FrameSplitter:
         return True
 
     def _start_value(self) -> None:
+        # The event name belongs to this value, not to whatever follows it in the same read.
+        self._value_event, self.event = self.event, ""
         self._in_value = self._fresh = True
         self._start = self._scan = self._pos
         self._depth = 0
@@ -382,7 +389,7 @@ class _FrameSplitter:
         self._fresh = False
         try:
             value, end = _JSON.raw_decode(self.text, self._start)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         self._in_value, self._pos = False, end
         return value
@@ -421,7 +428,7 @@ class _FrameSplitter:
         self._in_value, self._pos = False, end
         try:
             return json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ResponseDecodeError(
                 f"a stream frame is not JSON: {raw[:200]!r}", body=raw[:200]
             ) from None
@@ -469,28 +476,27 @@ class KnowledgeStreamDecoder:
             self._frames[:] = ["".join(self._frames)]  # joined once per read, not per frame
         return self._frames[0] if self._frames else ""
 
-    def feed(self, data: bytes) -> list[str]:
+    def feed(self, data: bytes) -> Iterator[str]:
         """The new pieces of the answer completed by ``data``; raises a frame's error."""
         if self.done:
-            return []
+            return
         self._splitter.text += self._utf8.decode(data)
-        return self._pieces(self._splitter.values())
+        yield from self._pieces(self._splitter.values())
 
-    def finish(self) -> list[str]:
+    def finish(self) -> Iterator[str]:
         """The last pieces at the end of the body; raises if it ends inside a frame or is empty."""
         if not self.done:
             self._splitter.text += self._utf8.decode(b"", final=True)
-        pieces = self._pieces(self._splitter.values(final=True))
+        yield from self._pieces(self._splitter.values(final=True))
         if self._splitter.pending:
             raise self.broken(StreamError("the stream ended in the middle of a frame"))
         if self.raw is None and not self.done:
             raise ResponseDecodeError("the stream ended before any answer frame")
-        return pieces
 
     def feed_body(self, body: Any) -> list[str]:
         """The answer of a service that replied to a stream request with one JSON body."""
         parse_knowledge_body(body)  # a body without result.data is a decode error
-        pieces = self._pieces([body])
+        pieces = list(self._pieces([("", body)]))
         self._splitter.done = True
         return pieces
 
@@ -516,18 +522,15 @@ class KnowledgeStreamDecoder:
             f"the stream broke after it started: {cause}", partial=self.result(), cause=cause
         )
 
-    def _pieces(self, frames: list[Any]) -> list[str]:
-        pieces = []
-        for frame in frames:
-            piece = self._frame(frame)
+    def _pieces(self, frames: Iterable[tuple[str, Any]]) -> Iterator[str]:
+        for event, frame in frames:
+            piece = self._frame(event, frame)
             if piece:
                 self._frames.append(piece)
                 self._length += len(piece)
-                pieces.append(piece)
-        return pieces
+                yield piece
 
-    def _frame(self, frame: Any) -> str:
-        event, self._splitter.event = self._splitter.event, ""
+    def _frame(self, event: str, frame: Any) -> str:
         if event.lower() == "error":
             raise _event_error(frame)
         if not isinstance(frame, dict):

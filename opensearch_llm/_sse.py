@@ -108,6 +108,6 @@ def _is_complete(lines: list[str]) -> bool:
         return True
     try:
         json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return True

@@ -19,6 +19,7 @@ from opensearch_llm._errors import (
 from opensearch_llm._sse import SSEDecoder, SSEEvent
 from opensearch_llm._wire import (
     chunk_from_frame,
+    completion_problem,
     completion_to_chunk,
     error_from_body,
     parse_event_data,
@@ -50,7 +51,7 @@ class ChatChunkDecoder:
 
     def feed_body(self, completion: Any) -> list[dict[str, Any]]:
         """The one chunk of a service that answered a stream request with a whole completion."""
-        if not isinstance(completion, dict) or "choices" not in completion:
+        if completion_problem(completion) is not None:
             raise ResponseDecodeError(
                 f"the answer is not a chat.completion: {str(completion)[:200]}"
             )
@@ -95,5 +96,7 @@ def _event_error(value: Any) -> APIStatusError:
     return error_from_body(500, value) or APIStatusError(str(value)[:200], status=500, body=value)
 
 
-def _id_suffix(chat_id: str) -> str | None:
+def _id_suffix(chat_id: object) -> str | None:
+    if not isinstance(chat_id, str):
+        return None
     return chat_id[9:] if chat_id.startswith("chatcmpl-") and len(chat_id) > 9 else None

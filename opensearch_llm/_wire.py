@@ -95,7 +95,9 @@ def build_chat_request(
 def encode_json(payload: Mapping[str, Any]) -> bytes:
     """The request body as compact UTF-8 JSON; non-serializable content is a validation error."""
     try:
-        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        return json.dumps(
+            payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        ).encode()
     except (TypeError, ValueError) as error:
         raise RequestValidationError(
             _unserializable_field(payload),
@@ -108,7 +110,7 @@ def encode_json(payload: Mapping[str, Any]) -> bytes:
 def _unserializable_field(payload: Mapping[str, Any]) -> str:
     for key, value in payload.items():
         try:
-            json.dumps(value)
+            json.dumps(value, allow_nan=False)
         except (TypeError, ValueError):
             return key
     return "body"
@@ -121,7 +123,7 @@ def decode_response(status: int, content: bytes, headers: Mapping[str, str]) -> 
     """The JSON body of a response, unwrapped from the gateway envelope; raises on any error."""
     try:
         body = json.loads(content) if content else None
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
         if status < 400:
             raise ResponseDecodeError(
@@ -319,7 +321,7 @@ def parse_event_data(data: str) -> tuple[list[Any], bool]:
     """The JSON values carried by one event's data, and whether ``[DONE]`` was among them."""
     try:
         return [json.loads(data)], False
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     if is_done(data):
         return [], True
@@ -345,7 +347,7 @@ def _split_json_values(text: str) -> tuple[list[Any], bool]:
             continue
         try:
             value, position = decoder.raw_decode(text, position)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ResponseDecodeError(
                 f"a stream frame is not JSON: {text[:200]!r}", body=text[:200]
             ) from None
@@ -357,16 +359,89 @@ def chunk_from_frame(frame: Any) -> dict[str, Any]:
     """The ``chat.completion.chunk`` in a frame (unwrapped); raises the error a frame carries."""
     if isinstance(frame, dict):
         if "choices" in frame and "error" not in frame:
-            return frame
+            return _checked_chunk(frame)
         error = error_from_body(200, frame)
         if error is not None:
             raise error
         inner = unwrap_envelope(frame)
         if isinstance(inner, dict):
-            return inner
+            return _checked_chunk(inner)
     raise ResponseDecodeError(
         f"a stream frame is not a chunk: {str(frame)[:200]}", body=str(frame)[:200]
     )
+
+
+def _checked_chunk(chunk: dict[str, Any]) -> dict[str, Any]:
+    """``chunk`` if its fields have the documented types; else a ``ResponseDecodeError``."""
+    problem = _chunk_problem(chunk)
+    if problem is not None:
+        raise ResponseDecodeError(
+            f"a stream frame's {problem} has an unexpected type: {str(chunk)[:200]}",
+            body=str(chunk)[:200],
+        )
+    return chunk
+
+
+def _of(value: Any, *kinds: type) -> bool:
+    return value is None or (isinstance(value, kinds) and not isinstance(value, bool))
+
+
+def _chunk_problem(chunk: dict[str, Any]) -> str | None:
+    choices = chunk.get("choices")
+    if not _of(choices, list):
+        return "choices"
+    for choice in choices or ():
+        problem = _choice_problem(choice)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _choice_problem(choice: Any) -> str | None:
+    if not isinstance(choice, dict):
+        return "choice"
+    logprobs = choice.get("logprobs")
+    if not _of(choice.get("index"), int) or not _of(logprobs, dict):
+        return "choice"
+    if logprobs and not _of(logprobs.get("content"), list):
+        return "logprobs"
+    delta = choice.get("delta")
+    if not _of(delta, dict):
+        return "delta"
+    delta = delta or {}
+    if not (_of(delta.get("content"), str) and _of(delta.get("reasoning_content"), str)):
+        return "delta"
+    calls = delta.get("tool_calls")
+    if not _of(calls, list) or not all(_tool_fragment_ok(call) for call in calls or ()):
+        return "tool_calls"
+    return None
+
+
+def completion_problem(body: Any) -> str | None:
+    """What makes ``body`` unlike a ``chat.completion`` (choices and messages), or None."""
+    if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
+        return "choices"
+    for choice in body["choices"]:
+        if not isinstance(choice, dict) or not _of(choice.get("message"), dict):
+            return "message"
+        message = choice.get("message") or {}
+        if not (_of(message.get("content"), str) and _of(message.get("reasoning_content"), str)):
+            return "message"
+        if not _of(message.get("tool_calls"), list):
+            return "tool_calls"
+    return None
+
+
+def _tool_fragment_ok(call: Any) -> bool:
+    if not isinstance(call, dict):
+        return False
+    if not (_of(call.get("index"), int) and _of(call.get("id"), str)):
+        return False
+    function = call.get("function")
+    if not _of(function, dict):
+        return False
+    function = function or {}
+    return _of(function.get("name"), str) and _of(function.get("arguments"), str)
 
 
 def completion_to_chunk(completion: dict[str, Any]) -> dict[str, Any]:

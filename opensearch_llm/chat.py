@@ -32,6 +32,7 @@ from opensearch_llm._types import ChatCompletion, ChatCompletionChunk, ChatParam
 from opensearch_llm._wire import (
     ChatRequest,
     build_chat_request,
+    completion_problem,
     encode_json,
     normalise_completion,
     request_id_of,
@@ -64,7 +65,7 @@ def make_config(
 
 
 def _completion(answer: Any, headers: Mapping[str, str]) -> ChatCompletion:
-    if not isinstance(answer, dict) or "choices" not in answer:
+    if completion_problem(answer) is not None:
         raise ResponseDecodeError(f"the answer is not a chat.completion: {str(answer)[:200]}")
     return normalise_completion(answer, request_id_of(answer, headers))
 

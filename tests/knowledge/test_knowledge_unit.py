@@ -307,9 +307,9 @@ def test_frames_without_answers_and_metadata_frames() -> None:
 
 def test_error_frame_after_text_is_raised_and_partial_kept() -> None:
     decoder = KnowledgeStreamDecoder()
-    assert decoder.feed(f"data: {frame('par')}\n\n".encode()) == ["par"]
+    assert list(decoder.feed(f"data: {frame('par')}\n\n".encode())) == ["par"]
     with pytest.raises(APIStatusError) as caught:
-        decoder.feed(f"data: {json.dumps(failure('InternalError', 'boom'))}\n\n".encode())
+        list(decoder.feed(f"data: {json.dumps(failure('InternalError', 'boom'))}\n\n".encode()))
     broken = decoder.broken(caught.value)
     assert isinstance(broken, StreamError)
     assert broken.partial.answer == "par" and broken.code == "InternalError"
@@ -318,14 +318,14 @@ def test_error_frame_after_text_is_raised_and_partial_kept() -> None:
 def test_error_before_any_text_is_raised_as_it_is() -> None:
     decoder = KnowledgeStreamDecoder()
     with pytest.raises(APIStatusError) as caught:
-        decoder.feed(f"data: {json.dumps(failure())}\n\n".encode())
+        list(decoder.feed(f"data: {json.dumps(failure())}\n\n".encode()))
     assert decoder.broken(caught.value) is caught.value
 
 
 def test_event_error_frame_is_an_error_whatever_its_shape() -> None:
     decoder = KnowledgeStreamDecoder()
     with pytest.raises(APIStatusError):
-        decoder.feed(b'event: error\ndata: {"detail": "overloaded"}\n\n')
+        list(decoder.feed(b'event: error\ndata: {"detail": "overloaded"}\n\n'))
 
 
 @pytest.mark.parametrize(

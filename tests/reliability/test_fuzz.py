@@ -1,0 +1,444 @@
+"""Fuzzing the pure parsers with arbitrary bytes, split anywhere: only our typed errors escape.
+
+The inputs mix arbitrary bytes with the pieces the service's streams are made of (``data:``
+prefixes, line ends, ``[DONE]``, JSON values with the keys the parsers look at, cut UTF-8),
+so that the parsers' deeper paths are reached, not only their first ``json.loads``. Each
+stream parser is also fed the same bytes whole and split: what the caller gets must not
+depend on how the network cut the body.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import itertools
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from opensearch_llm import APIStatusError, ChatClient, OpenSearchLLMError, StreamError
+from opensearch_llm._knowledge import KnowledgeStreamDecoder
+from opensearch_llm._sse import SSEDecoder, SSEEvent
+from opensearch_llm._stream import ChatChunkDecoder
+from opensearch_llm._wire import decode_response, error_from_body
+
+#: ``RELIABILITY_FUZZ_EXAMPLES`` runs more examples; ``RELIABILITY_FUZZ_RANDOM=1`` draws new
+#: ones on every run (by default the examples are the same on every run, so CI cannot flake).
+FUZZ = settings(
+    max_examples=int(os.environ.get("RELIABILITY_FUZZ_EXAMPLES", "200")),
+    report_multiple_bugs=False,
+    derandomize=not os.environ.get("RELIABILITY_FUZZ_RANDOM"),
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+KEYS = (
+    "id",
+    "object",
+    "choices",
+    "index",
+    "delta",
+    "message",
+    "role",
+    "content",
+    "reasoning_content",
+    "tool_calls",
+    "function",
+    "name",
+    "arguments",
+    "type",
+    "finish_reason",
+    "usage",
+    "logprobs",
+    "error",
+    "code",
+    "success",
+    "data",
+    "errors",
+    "status",
+    "result",
+    "answer",
+    "request_id",
+    "latency",
+)
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+    | st.sampled_from(["chatcmpl-1", "assistant", "stop", "content_filter", "FAIL", ""])
+)
+JSON_VALUES = st.recursive(
+    SCALARS,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=6), children, max_size=5)
+    ),
+    max_leaves=24,
+)
+
+CHUNK = {
+    "id": "chatcmpl-abc",
+    "object": "chat.completion.chunk",
+    "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": None}],
+}
+TOOL = {
+    "id": "chatcmpl-abc",
+    "choices": [
+        {
+            "index": 0,
+            "delta": {"tool_calls": [{"index": 0, "id": "", "function": {"arguments": "{"}}]},
+        }
+    ],
+}
+LAST = {"id": "chatcmpl-abc", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+USAGE = {"id": "chatcmpl-abc", "choices": [], "usage": {"total_tokens": 3}}
+ERROR = {"error": {"code": "internal_error", "message": "boom"}, "request_id": "r"}
+ENVELOPE = {"success": True, "code": "200", "data": CHUNK}
+FAILED = {"success": False, "code": "429", "message": "slow down"}
+KNOWLEDGE = {"request_id": "r", "result": {"data": [{"answer": "Ans", "type": "text"}]}}
+KNOWLEDGE_ERROR = {"status": "FAIL", "errors": [{"code": "1001", "message": "no app"}]}
+SAMPLES = (CHUNK, TOOL, LAST, USAGE, ERROR, ENVELOPE, FAILED, KNOWLEDGE, KNOWLEDGE_ERROR)
+
+TOKENS = (
+    b"data: ",
+    b"data:",
+    b"\n",
+    b"\r\n",
+    b"\r",
+    b"\n\n",
+    b"[DONE]",
+    b"[done]",
+    b"event: error\n",
+    b"event:",
+    b"id: 7\n",
+    b": keep-alive\n",
+    b"retry: 10\n",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b'"',
+    b"\\",
+    b",",
+    b":",
+    b"\xef\xbb\xbf",
+    "é中".encode(),
+    "中".encode()[:2],
+    b"\xff\xfe",
+    *(json.dumps(sample).encode() for sample in SAMPLES),
+)
+
+EVENT_TOKENS = (b"event: error\n", b"event:")
+
+
+def bodies(tokens: tuple[bytes, ...]) -> st.SearchStrategy[bytes]:
+    """Bytes that look like the service's streams, or like nothing at all."""
+    pieces = st.one_of(
+        st.sampled_from(tokens),
+        JSON_VALUES.map(lambda value: json.dumps(value).encode()),
+        st.binary(max_size=16),
+    )
+    return st.lists(pieces, max_size=40).map(b"".join)
+
+
+BODIES = bodies(TOKENS)
+#: The same without SSE ``event:`` lines (see ``test_an_event_line_names_the_next_frame``).
+BODIES_WITHOUT_EVENTS = bodies(tuple(t for t in TOKENS if t not in EVENT_TOKENS))
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    yield prefix
+    if isinstance(value, (dict, list)):
+        for key, child in value.items() if isinstance(value, dict) else enumerate(value):
+            yield from _paths(child, (*prefix, key))
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> Any:
+    """A sample frame with one value somewhere inside replaced by an arbitrary JSON value."""
+    sample: Any = copy.deepcopy(draw(st.sampled_from(SAMPLES)))
+    path = draw(st.sampled_from(list(_paths(sample))[1:]))
+    target = sample
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = draw(JSON_VALUES)
+    return sample
+
+
+#: Frames as the service sends them, and the same with one value of the wrong shape.
+FRAMES = st.lists(
+    st.one_of(st.sampled_from(SAMPLES), mutated()).map(
+        lambda s: b"data: " + json.dumps(s).encode() + b"\n\n"
+    ),
+    max_size=8,
+).map(b"".join)
+
+
+@st.composite
+def split(draw: st.DrawFn, bodies: st.SearchStrategy[bytes] = BODIES) -> tuple[bytes, list[bytes]]:
+    """A body and the same body cut at arbitrary points."""
+    body = draw(bodies)
+    cuts = sorted(draw(st.lists(st.integers(0, len(body)), max_size=8)))
+    edges = [0, *cuts, len(body)]
+    return body, [body[start:end] for start, end in itertools.pairwise(edges)]
+
+
+ANY_BODY = split(st.one_of(BODIES, FRAMES))
+
+
+# --------------------------------------------------------------------------- SSE
+
+
+def sse_events(pieces: list[bytes]) -> list[SSEEvent]:
+    """Every event of a body fed in ``pieces``, then flushed."""
+    decoder = SSEDecoder()
+    events = [event for piece in pieces for event in decoder.feed(piece)]
+    return events + decoder.flush()
+
+
+@FUZZ
+@given(ANY_BODY)
+def test_sse_decoder(body_and_pieces: tuple[bytes, list[bytes]]) -> None:
+    body, pieces = body_and_pieces
+    try:
+        whole = sse_events([body])
+        cut = sse_events(pieces)
+    except OpenSearchLLMError:
+        return
+    assert cut == whole
+    assert all(isinstance(event.data, str) for event in whole)
+
+
+# --------------------------------------------------------------------------- chat streams
+
+
+def chat_stream(decoder: ChatChunkDecoder, pieces: list[bytes]) -> Iterator[dict[str, Any]]:
+    """What ``ChatStream`` yields for a body that arrives in ``pieces``."""
+    for piece in pieces:
+        yield from decoder.feed(piece)
+        if decoder.done:
+            return
+    yield from decoder.finish()
+
+
+def run_chat(pieces: list[bytes]) -> tuple[list[Any], type[Exception] | None, Any]:
+    """The chunks yielded, the error raised (only ours may escape) and the completion."""
+    decoder = ChatChunkDecoder()
+    chunks: list[Any] = []
+    try:
+        for chunk in chat_stream(decoder, pieces):
+            chunks.append(chunk)
+    except OpenSearchLLMError as error:
+        return chunks, type(decoder.broken(error)), decoder.result()
+    return chunks, None, decoder.result()
+
+
+@FUZZ
+@given(ANY_BODY)
+def test_chat_chunk_decoder(body_and_pieces: tuple[bytes, list[bytes]]) -> None:
+    body, pieces = body_and_pieces
+    assert run_chat(pieces) == run_chat([body])
+
+
+# --------------------------------------------------------------------------- knowledge-llm streams
+
+
+def run_knowledge(pieces: list[bytes]) -> tuple[str, type[Exception] | None]:
+    """The answer received and the error raised, as ``KnowledgeStream`` reads ``pieces``."""
+    decoder = KnowledgeStreamDecoder()
+    try:
+        for piece in pieces:
+            list(decoder.feed(piece))
+            if decoder.done:
+                return decoder.answer, None
+        list(decoder.finish())
+    except OpenSearchLLMError as error:
+        return decoder.answer, type(decoder.broken(error))
+    return decoder.answer, None
+
+
+def knowledge_frames(*extra: bytes) -> st.SearchStrategy[bytes]:
+    """knowledge-llm frames: answers, errors, empty results, with or without SSE framing."""
+    frames: tuple[dict[str, Any], ...] = (
+        KNOWLEDGE,
+        KNOWLEDGE_ERROR,
+        ERROR,
+        {"result": {"data": []}},
+    )
+    framing = (b"data: ", b"data:", b"\n", b"\n\n", b"[DONE]", *extra)
+    return st.lists(
+        st.sampled_from(frames).map(lambda s: json.dumps(s).encode()) | st.sampled_from(framing),
+        max_size=12,
+    ).map(b"".join)
+
+
+@FUZZ
+@given(split(st.one_of(BODIES, FRAMES, knowledge_frames(*EVENT_TOKENS))))
+def test_knowledge_stream_decoder(body_and_pieces: tuple[bytes, list[bytes]]) -> None:
+    body, pieces = body_and_pieces
+    run_knowledge(pieces)  # only our typed errors may escape
+    run_knowledge([body])
+
+
+@FUZZ
+@given(split(st.one_of(BODIES_WITHOUT_EVENTS, FRAMES, knowledge_frames())))
+def test_knowledge_stream_decoder_does_not_depend_on_the_reads(
+    body_and_pieces: tuple[bytes, list[bytes]],
+) -> None:
+    body, pieces = body_and_pieces
+    assert run_knowledge(pieces) == run_knowledge([body])
+
+
+# --------------------------------------------------------------------------- error bodies
+
+RETRY_AFTER = st.one_of(
+    st.text(max_size=20),
+    st.floats().map(str),
+    st.integers(-(10**20), 10**20).map(str),
+    st.sampled_from(["Wed, 21 Oct 2015 07:28:00 GMT", "Fri, 31 Dec 9999 23:59:59 GMT", "nan"]),
+)
+HEADERS = st.dictionaries(
+    st.sampled_from(["retry-after", "retry-after-ms", "x-request-id", "content-type"]),
+    RETRY_AFTER,
+    max_size=4,
+)
+
+
+@FUZZ
+@given(st.integers(100, 599), st.one_of(BODIES, FRAMES), HEADERS)
+def test_decode_response(status: int, content: bytes, headers: dict[str, str]) -> None:
+    try:
+        decode_response(status, content, headers)
+    except OpenSearchLLMError as error:
+        if isinstance(error, APIStatusError):
+            assert error.status == status
+        return
+    assert status < 400, "an error status was decoded as a success"
+
+
+@FUZZ
+@given(st.integers(100, 599), JSON_VALUES, HEADERS, st.binary(max_size=64))
+def test_error_from_body(status: int, body: Any, headers: dict[str, str], content: bytes) -> None:
+    error = error_from_body(status, body, headers, content)
+    assert error is None or isinstance(error, APIStatusError)
+    if status >= 400:
+        assert error is not None
+    if error is not None:
+        assert error.retry_after is None or error.retry_after >= 0
+
+
+# --------------------------------------------------------------------------- known bugs
+
+DEEP = b"[" * 5000
+
+
+def _sse_deep() -> None:
+    decoder = SSEDecoder()
+    decoder.feed(b"data: " + DEEP + b"\ndata: 1\n\n")
+    decoder.flush()
+
+
+def _chat_deep() -> None:
+    list(run_chat([b"data: " + DEEP + b"\n\n"]))
+
+
+def _knowledge_deep() -> None:
+    run_knowledge([b"data: " + DEEP + b"]" * 5000 + b"\n\n"])
+
+
+def _decode_deep() -> None:
+    with contextlib.suppress(OpenSearchLLMError):
+        decode_response(200, DEEP, {})
+
+
+@pytest.mark.parametrize(
+    "parse", [_sse_deep, _chat_deep, _knowledge_deep, _decode_deep], ids=lambda f: f.__name__
+)
+def test_deeply_nested_json_is_a_typed_error(parse: Any) -> None:
+    parse()
+
+
+MALFORMED_CHUNKS = (
+    {"id": True, "choices": []},
+    {"choices": 1},
+    {"choices": [1]},
+    {"choices": [{"index": [1]}]},
+    {"choices": [{"delta": "Hi"}]},
+    {"choices": [{"delta": {"content": 5}}]},
+    {"choices": [{"delta": {"tool_calls": [1]}}]},
+    {"choices": [{"delta": {"tool_calls": [{"function": "get_weather"}]}}]},
+    {"choices": [{"delta": {"tool_calls": [{"index": 0, "function": {"arguments": 3}}]}}]},
+    {"choices": [{"logprobs": 3}]},
+)
+
+
+@pytest.mark.parametrize("frame", MALFORMED_CHUNKS, ids=json.dumps)
+def test_a_chunk_of_another_shape_is_a_typed_error(frame: dict[str, Any]) -> None:
+    run_chat([b"data: " + json.dumps(frame).encode() + b"\n\n"])  # only our errors may escape
+
+
+MALFORMED_COMPLETIONS = (
+    {"choices": 1},
+    {"choices": [1]},
+    {"choices": [{"message": "Hi"}]},
+    {"choices": [{"message": {"content": 5}}]},
+    {"choices": [{"message": {"content": "Hi", "tool_calls": 3}}]},
+)
+
+
+def _answering(body: dict[str, Any]) -> ChatClient:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=body))
+    return ChatClient(
+        "sk-test",
+        base_url="http://emulator.local/v1",
+        http_client=httpx.Client(transport=transport),
+    )
+
+
+@pytest.mark.parametrize("body", MALFORMED_COMPLETIONS, ids=json.dumps)
+@pytest.mark.parametrize("streamed", [False, True], ids=["create", "stream"])
+def test_a_completion_of_another_shape_is_a_typed_error(body: Any, streamed: bool) -> None:
+    with _answering(body) as client, pytest.raises(OpenSearchLLMError):
+        if streamed:
+            client.stream(model="qwen-plus", messages=[{"role": "user", "content": "Hi"}]).collect()
+        else:
+            client.create(model="qwen-plus", messages=[{"role": "user", "content": "Hi"}])
+
+
+def _knowledge_pieces(pieces: list[bytes]) -> list[str]:
+    decoder = KnowledgeStreamDecoder()
+    received: list[str] = []
+    try:
+        for piece in pieces:
+            for text in decoder.feed(piece):
+                received.append(text)
+    except OpenSearchLLMError:
+        pass
+    return received
+
+
+def test_knowledge_pieces_before_an_error_frame_do_not_depend_on_the_reads() -> None:
+    frames = [
+        b"data: " + json.dumps(KNOWLEDGE).encode() + b"\n\n",
+        b"data: " + json.dumps(KNOWLEDGE_ERROR).encode() + b"\n\n",
+    ]
+    assert _knowledge_pieces([b"".join(frames)]) == _knowledge_pieces(frames) == ["Ans"]
+
+
+def test_an_event_line_names_the_next_frame() -> None:
+    frames = [
+        b"data: " + json.dumps(KNOWLEDGE).encode() + b"\n\n",
+        b"event: error\ndata: " + json.dumps(KNOWLEDGE_ERROR).encode() + b"\n\n",
+    ]
+    whole, cut = run_knowledge([b"".join(frames)]), run_knowledge(frames)
+    assert cut == ("Ans", StreamError)
+    assert whole == cut
