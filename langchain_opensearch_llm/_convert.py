@@ -390,7 +390,7 @@ class StreamConverter:
     response metadata go on one closing chunk, built from the core's aggregate, so they
     appear exactly once however the service spreads them over chunks.
 
-    Tool-call fragments arrive normalised by the core (CONTRACT.md: ``index`` is the call's,
+    Tool-call fragments arrive normalised by the core (``_accumulate``: ``index`` is the call's,
     ``id`` is None when absent, ``function`` has ``name`` and ``arguments``), so LangChain's
     merge by ``index`` assembles them; only a repeated name is dropped (the merge would
     concatenate it), and a call that never got an id gets one on the closing chunk.
