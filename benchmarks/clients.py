@@ -128,7 +128,7 @@ class OpenAISDK:
 
         http, ahttp = http_clients()
         key, url = target.api_key, target.base_url
-        # openai 3 defaults to httpx2 but takes httpx clients: all clients share one transport.
+        # openai 3 defaults to httpx2 but takes httpx clients too: every client uses httpx.
         self.client = openai.OpenAI(api_key=key, base_url=url, http_client=cast(Any, http))
         self.aclient = openai.AsyncOpenAI(api_key=key, base_url=url, http_client=cast(Any, ahttp))
         self.model = target.model

@@ -195,7 +195,8 @@ def render(run: dict[str, Any]) -> str:
         "# Benchmark results",
         "",
         f"Taken {run['date']} with `{run['command']}` ({run['rounds_done']} rounds, "
-        f"{run['minutes']:.1f} min). How each figure is measured: `benchmarks/README.md`.",
+        f"{run['minutes']:.1f} min) with the `bench` extra installed (`pip install -e "
+        "'.[bench]'`). How each figure is measured: `benchmarks/README.md`.",
         f"Figures: median over rounds (min{DASH}max); each round runs every client in a fresh "
         "process per measurement, clients interleaved. Ratios: medians over raw httpx's.",
         "",

@@ -26,6 +26,15 @@ def cpu_split() -> tuple[int | None, list[int]]:
     return cpus[0], cpus[1:]
 
 
+def child_environment() -> dict[str, str]:
+    """This environment, except that children cache compiled bytecode.
+
+    pip compiles installed packages, but an editable install (ours) is compiled on import: with
+    ``PYTHONDONTWRITEBYTECODE`` set, every cold import of ours would include compiling it.
+    """
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def read_text(path: str) -> str | None:
     try:
         with open(path) as file:

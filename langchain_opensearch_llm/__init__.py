@@ -5,6 +5,8 @@
 are also langchain-core's ``Model*Error`` classes (see ``langchain_opensearch_llm._errors``).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from langchain_opensearch_llm._errors import (
     OpenSearchLLMAPIStatusError,
     OpenSearchLLMAuthenticationError,
@@ -21,11 +23,29 @@ from langchain_opensearch_llm._errors import (
     OpenSearchLLMTimeoutError,
 )
 from langchain_opensearch_llm.chat_models import ChatOpenSearchLLM
-from langchain_opensearch_llm.retrievers import (
-    KnowledgeQuery,
-    OpenSearchKnowledgeRetriever,
-    OpenSearchKnowledgeRunnable,
-)
+
+if TYPE_CHECKING:
+    from langchain_opensearch_llm.retrievers import (
+        KnowledgeQuery,
+        OpenSearchKnowledgeRetriever,
+        OpenSearchKnowledgeRunnable,
+    )
+
+_RETRIEVERS = ("KnowledgeQuery", "OpenSearchKnowledgeRetriever", "OpenSearchKnowledgeRunnable")
+
+
+def __getattr__(name: str) -> Any:
+    # knowledge-llm is imported when first named: a chat-only import does not pay for it.
+    if name in _RETRIEVERS:
+        from langchain_opensearch_llm import retrievers
+
+        return getattr(retrievers, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "ChatOpenSearchLLM",

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import Any, Literal
 
-import httpx
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LangSmithParams, LanguageModelInput
 from langchain_core.language_models import ModelProfile as LCModelProfile
@@ -54,7 +53,9 @@ from opensearch_llm._adapters import (
     CHAT_OPTION_NAMES,
     DEFAULT_MAX_RETRIES,
     DEFAULT_MODEL,
+    AsyncHttpClient,
     ClientCache,
+    SyncHttpClient,
     forced_tool_settings,
     resolve_api_key,
     resolve_base_url,
@@ -203,9 +204,9 @@ class ChatOpenSearchLLM(BaseChatModel):
     """Retries of 429, 5xx and connection errors (never after a stream's first byte)."""
     default_headers: dict[str, str] | None = Field(default=None, repr=False, exclude=True)
     """Headers sent with every request (not shown in a repr, not serialized)."""
-    http_client: httpx.Client | None = Field(default=None, exclude=True)
+    http_client: SyncHttpClient = Field(default=None, exclude=True)
     """An ``httpx.Client`` to send through (e.g. one on the emulator's transport)."""
-    http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True)
+    http_async_client: AsyncHttpClient = Field(default=None, exclude=True)
     """An ``httpx.AsyncClient`` to send through, for the async methods."""
 
     streaming: bool = False

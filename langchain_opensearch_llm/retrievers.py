@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, TypedDict
 
-import httpx
 from langchain_core.callbacks import (
     AsyncCallbackManagerForChainRun,
     AsyncCallbackManagerForRetrieverRun,
@@ -30,7 +29,9 @@ from opensearch_llm import RequestValidationError
 from opensearch_llm._adapters import (
     DEFAULT_MAX_RETRIES,
     KNOWLEDGE_OPTION_NAMES,
+    AsyncHttpClient,
     ClientCache,
+    SyncHttpClient,
     check_knowledge_settings,
     knowledge_passages,
 )
@@ -111,9 +112,9 @@ class _KnowledgeSettings(BaseModel):
     """Retries of 429, 5xx and connection errors (never after a stream's first byte)."""
     default_headers: dict[str, str] | None = Field(default=None, repr=False, exclude=True)
     """Headers sent with every request (not shown in a repr, not serialized)."""
-    http_client: httpx.Client | None = Field(default=None, exclude=True, repr=False)
+    http_client: SyncHttpClient = Field(default=None, exclude=True, repr=False)
     """An ``httpx.Client`` to send through (e.g. one on the emulator's transport)."""
-    http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True, repr=False)
+    http_async_client: AsyncHttpClient = Field(default=None, exclude=True, repr=False)
     """An ``httpx.AsyncClient`` to send through, for the async methods."""
 
     _clients: ClientCache[KnowledgeClient, AsyncKnowledgeClient] = PrivateAttr(

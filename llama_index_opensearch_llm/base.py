@@ -12,7 +12,6 @@ import pickle
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import httpx
 from llama_index.core.base.llms.types import (
     ChatMessage,
     ChatResponse,
@@ -44,7 +43,9 @@ from opensearch_llm._adapters import (
     CHAT_OPTION_NAMES,
     DEFAULT_MAX_RETRIES,
     DEFAULT_MODEL,
+    AsyncHttpClient,
     ClientCache,
+    SyncHttpClient,
     forced_tool_settings,
     resolve_base_url,
     sent_value,
@@ -155,10 +156,10 @@ class OpenSearchLLM(FunctionCallingLLM):
         default=None, description="Overrides whether the model profile supports tools."
     )
 
-    http_client: httpx.Client | None = Field(
+    http_client: SyncHttpClient = Field(
         default=None, exclude=True, repr=False, description="An httpx.Client to send with."
     )
-    async_http_client: httpx.AsyncClient | None = Field(
+    async_http_client: AsyncHttpClient = Field(
         default=None, exclude=True, repr=False, description="An httpx.AsyncClient to send with."
     )
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
 from typing import Any, TypedDict, cast
 
-import httpx
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.base.response.schema import RESPONSE_TYPE
 from llama_index.core.callbacks.base import CallbackManager
@@ -25,7 +24,9 @@ from typing_extensions import Unpack
 
 from opensearch_llm._adapters import (
     KNOWLEDGE_OPTION_NAMES,
+    AsyncHttpClient,
     ClientCache,
+    SyncHttpClient,
     check_knowledge_settings,
     knowledge_passages,
 )
@@ -66,8 +67,8 @@ class KnowledgeOptions(TypedDict, total=False):
     client: KnowledgeClient | None
     async_client: AsyncKnowledgeClient | None
     #: httpx clients for the core clients the component makes (never closed by it).
-    http_client: httpx.Client | None
-    async_http_client: httpx.AsyncClient | None
+    http_client: SyncHttpClient
+    async_http_client: AsyncHttpClient
     #: Connection settings of the core clients (core defaults: 600 s, 10 s, 120 s, 2 retries).
     timeout: float | None
     connect_timeout: float | None

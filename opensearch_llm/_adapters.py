@@ -20,7 +20,9 @@ import threading
 import uuid
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Protocol, TypeAlias, TypeVar
+
+from pydantic import AfterValidator
 
 from opensearch_llm._config import (
     API_KEY_ENV_VARS,
@@ -35,6 +37,9 @@ from opensearch_llm._profiles import get_profile, thinking_enabled
 from opensearch_llm._validate import CHAT_PARAMS, TOOL_CHOICE_STRINGS, validate_params
 from opensearch_llm.knowledge import KnowledgeAuth, KnowledgeParams, _credentials
 
+if TYPE_CHECKING:
+    import httpx
+
 __all__ = [
     "API_KEY_ENV_VARS",
     "CHAT_OPTION_NAMES",
@@ -42,7 +47,9 @@ __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_MODEL",
     "KNOWLEDGE_OPTION_NAMES",
+    "AsyncHttpClient",
     "ClientCache",
+    "SyncHttpClient",
     "check_knowledge_settings",
     "first_choice",
     "forced_tool_settings",
@@ -76,6 +83,28 @@ _CONNECTION_OPTION_NAMES: tuple[str, ...] = (
 CHAT_OPTION_NAMES: tuple[str, ...] = (*_CONNECTION_OPTION_NAMES, "base_url", "region")
 #: ``KnowledgeClient``/``AsyncKnowledgeClient`` keyword arguments (besides ``auth``).
 KNOWLEDGE_OPTION_NAMES: tuple[str, ...] = (*_CONNECTION_OPTION_NAMES, "host", "app")
+
+
+def _instance_of(class_name: str) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        # httpx is imported here, not with the adapter: a given client has loaded it already.
+        import httpx
+
+        if value is not None and not isinstance(value, getattr(httpx, class_name)):
+            raise ValueError(f"expected an httpx.{class_name} or None, got {type(value).__name__}")
+        return value
+
+    return check
+
+
+#: Field types of an injected ``httpx.Client`` / ``httpx.AsyncClient`` (or None) that do not
+#: import httpx with the adapter's class (type checkers see the httpx types).
+if TYPE_CHECKING:
+    SyncHttpClient: TypeAlias = httpx.Client | None
+    AsyncHttpClient: TypeAlias = httpx.AsyncClient | None
+else:
+    SyncHttpClient = Annotated[Any, AfterValidator(_instance_of("Client"))]
+    AsyncHttpClient = Annotated[Any, AfterValidator(_instance_of("AsyncClient"))]
 
 
 # --------------------------------------------------------------------------- client cache

@@ -1,8 +1,9 @@
-"""Which failures are retried, and how long to wait. Pure; the shells run it through tenacity.
+"""Which failures are retried, and how long to wait. Pure; the transports apply it.
 
-Retried: 429 (Alibaba's ``insufficient_quota`` 429 is a per-minute throttle), 500, 502, 503,
-504 and connection errors. Never 400, 401, 403, 404, and never a stream after its first byte
-(the shells only retry the opening of a stream).
+tenacity runs the attempts after a first failure. Retried: 429 (Alibaba's
+``insufficient_quota`` 429 is a per-minute throttle), 500, 502, 503, 504 and connection errors.
+Never 400, 401, 403, 404, and never a stream after its first byte (the transports only retry
+the opening of a stream).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""The only module that touches httpx: sync and async shells that send, retry and stream bytes.
+"""The only module that sends with httpx: sync and async transports that send, retry, stream.
 
-Everything about content (bodies, frames, errors) is decided by the pure modules; the shells
+Everything about content (bodies, frames, errors) is decided by the pure modules; the transports
 send bytes, map httpx's exceptions (here, in one place), retry what ``_retry`` allows and hand
 back bodies or byte streams. A stream is retried only while it is being opened, never after its
-first byte.
+first byte. Clients import this module when the first one is made, not with the package: httpx
+(and, on the first retry, tenacity) cost more to import than everything else of ours.
 """
 
 from __future__ import annotations
@@ -15,35 +16,25 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
-    Coroutine,
-    Iterable,
     Iterator,
     Mapping,
 )
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import httpx
-import tenacity
-from typing_extensions import Self
 
 from opensearch_llm._config import DEFAULT_POOL_LIMITS, USER_AGENT_PREFIX, ClientConfig
-from opensearch_llm._errors import (
-    APIConnectionError,
-    APITimeoutError,
-    OpenSearchLLMError,
-    ResponseDecodeError,
-    StreamError,
-)
+from opensearch_llm._errors import APIConnectionError, APITimeoutError, ResponseDecodeError
 from opensearch_llm._retry import backoff_delay, retry_allowed
+from opensearch_llm._shell import Headers
 from opensearch_llm._version import __version__
-from opensearch_llm._wire import decode_response, request_id_of
+from opensearch_llm._wire import decode_response
+
+if TYPE_CHECKING:
+    import tenacity
 
 logger = logging.getLogger("opensearch_llm")
 T = TypeVar("T")
-Item = TypeVar("Item")
-Result = TypeVar("Result")
-Item_co = TypeVar("Item_co", covariant=True)
-Result_co = TypeVar("Result_co", covariant=True)
 
 _TIMEOUT_KINDS: tuple[tuple[type[httpx.TimeoutException], str], ...] = (
     (httpx.ConnectTimeout, "connecting"),
@@ -74,11 +65,6 @@ def request_headers(config: ClientConfig) -> dict[str, str]:
         "User-Agent": f"{USER_AGENT_PREFIX}/{__version__}",
         **config.default_headers,
     }
-
-
-#: Extra headers of one request, or a function that makes them anew for every attempt (a signed
-#: request needs a fresh date and nonce when it is retried).
-Headers = Mapping[str, str] | Callable[[], Mapping[str, str]] | None
 
 
 def merge_headers(base: dict[str, str], headers: Headers) -> dict[str, str]:
@@ -116,14 +102,50 @@ def _log_retry(state: tenacity.RetryCallState) -> None:
     logger.info("retrying after %s (attempt %d) in %.2fs", error, state.attempt_number + 1, sleep)
 
 
-def _retry_options(config: ClientConfig) -> dict[str, Any]:
-    return {
+def _worth_retrying(error: Exception, config: ClientConfig) -> bool:
+    return config.max_retries > 0 and retry_allowed(error, config.max_retry_after)
+
+
+def _replaying(failure: Exception, attempt: Callable[..., T]) -> Callable[..., T]:
+    """``attempt`` whose first call raises ``failure`` again (tenacity counts it as attempt 1)."""
+    pending = [failure]
+
+    def replay(*args: Any) -> T:
+        if pending:
+            raise pending.pop()
+        return attempt(*args)
+
+    return replay
+
+
+def _areplaying(
+    failure: Exception, attempt: Callable[..., Awaitable[T]]
+) -> Callable[..., Awaitable[T]]:
+    """``_replaying`` for a coroutine function (tenacity awaits only those, not lambdas)."""
+    pending = [failure]
+
+    async def replay(*args: Any) -> T:
+        if pending:
+            raise pending.pop()
+        return await attempt(*args)
+
+    return replay
+
+
+def _retrier(config: ClientConfig, *, asynchronous: bool) -> Any:
+    """Tenacity's ``Retrying`` (or ``AsyncRetrying``) for ``config``, made after a failure."""
+    import tenacity  # only once a first attempt has failed: most calls never need it
+
+    options: dict[str, Any] = {
         "stop": tenacity.stop_after_attempt(config.max_retries + 1),
         "retry": tenacity.retry_if_exception(lambda e: retry_allowed(e, config.max_retry_after)),
         "wait": _wait_seconds(config),
         "before_sleep": _log_retry,
         "reraise": True,
     }
+    if asynchronous:
+        return tenacity.AsyncRetrying(sleep=asyncio.sleep, **options)
+    return tenacity.Retrying(sleep=time.sleep, **options)
 
 
 class OpenStream:
@@ -214,9 +236,14 @@ class SyncTransport:
             self.http_client.close()
 
     def _retrying(self, attempt: Callable[..., T], *args: Any) -> T:
-        if self.config.max_retries == 0:
+        # The first attempt runs bare: tenacity costs more than our whole request on a success.
+        try:
             return attempt(*args)
-        return tenacity.Retrying(sleep=time.sleep, **_retry_options(self.config))(attempt, *args)
+        except Exception as error:
+            if not _worth_retrying(error, self.config):
+                raise
+            replay = _replaying(error, attempt)
+        return cast(T, _retrier(self.config, asynchronous=False)(replay, *args))
 
     def _post_once(self, url: str, body: bytes, headers: Headers) -> tuple[Any, Mapping[str, str]]:
         try:
@@ -288,11 +315,13 @@ class AsyncTransport:
             await self.http_client.aclose()
 
     async def _retrying(self, attempt: Callable[..., Awaitable[T]], *args: Any) -> T:
-        # tenacity awaits only coroutine functions: pass the method itself, not a lambda.
-        if self.config.max_retries == 0:
+        try:
             return await attempt(*args)
-        retrying = tenacity.AsyncRetrying(sleep=asyncio.sleep, **_retry_options(self.config))
-        return await retrying(attempt, *args)
+        except Exception as error:
+            if not _worth_retrying(error, self.config):
+                raise
+            replay = _areplaying(error, attempt)
+        return cast(T, await _retrier(self.config, asynchronous=True)(replay, *args))
 
     async def _post_once(
         self, url: str, body: bytes, headers: Headers
@@ -334,215 +363,3 @@ class AsyncTransport:
 
     def _merge(self, headers: Headers) -> dict[str, str]:
         return merge_headers(self._headers, headers)
-
-
-class StreamDecoder(Protocol[Item_co, Result_co]):
-    """What a stream shell needs of a pure decoder (chat chunks, knowledge-llm text)."""
-
-    request_id: str | None
-
-    @property
-    def done(self) -> bool:
-        """The end-of-stream marker arrived."""
-
-    def feed(self, data: bytes) -> Iterable[Item_co]:
-        """The items completed by ``data``."""
-
-    def feed_body(self, body: Any) -> Iterable[Item_co]:
-        """The items of a stream request answered with one JSON document."""
-
-    def finish(self) -> Iterable[Item_co]:
-        """The last items when the body ends."""
-
-    def broken(self, cause: OpenSearchLLMError) -> OpenSearchLLMError:
-        """The error to raise for ``cause``, carrying what was received."""
-
-    def result(self) -> Result_co:
-        """Everything received so far, aggregated."""
-
-
-class _Stream(Generic[Item, Result]):
-    def __init__(self, decoder: StreamDecoder[Item, Result]) -> None:
-        self._decoder = decoder
-        self._open: OpenStream | None = None
-        self._started = False
-        self._closed = False
-
-    @property
-    def request_id(self) -> str | None:
-        """The service's request id, once the response has started."""
-        return self._decoder.request_id
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        """The response headers, once the response has started."""
-        return self._open.headers if self._open is not None else {}
-
-    def result(self) -> Result:
-        """Everything received so far, aggregated (the whole answer at the end)."""
-        return self._decoder.result()
-
-    def _opened(self, opened: OpenStream) -> OpenStream:
-        self._open = opened
-        self._decoder.request_id = request_id_of(None, opened.headers) or self._decoder.request_id
-        return opened
-
-    def _claim(self) -> None:
-        if self._started or self._closed:
-            raise StreamError("a stream can be iterated only once", partial=self.result())
-        self._started = True
-
-    def _raise_broken(self, error: OpenSearchLLMError) -> None:
-        broken = self._decoder.broken(error)
-        if broken is error:
-            raise error
-        raise broken from error
-
-
-class SyncStream(_Stream[Item, Result]):
-    """A streamed response: a context manager and an iterable, sent when first entered or read."""
-
-    def __init__(self, opener: Callable[[], OpenStream], decoder: StreamDecoder[Item, Result]):
-        super().__init__(decoder)
-        self._opener = opener
-
-    def __enter__(self) -> Self:
-        self._ensure_open()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def __iter__(self) -> Iterator[Item]:
-        self._claim()
-        return self._items()
-
-    def collect(self) -> Result:
-        """Read the rest of the stream; everything, aggregated."""
-        for _ in self:
-            pass
-        return self.result()
-
-    def close(self) -> None:
-        """Release the connection; safe to call more than once."""
-        self._closed = True
-        if self._open is not None:
-            self._open.close()
-
-    def _ensure_open(self) -> OpenStream:
-        if self._open is None:
-            if self._closed:
-                raise StreamError("the stream was closed before it was opened")
-            return self._opened(self._opener())
-        return self._open
-
-    def _items(self) -> Iterator[Item]:
-        decoder = self._decoder
-        try:
-            opened = self._ensure_open()
-            if opened.body is not None:
-                yield from decoder.feed_body(opened.body)
-                return
-            for data in opened.iter_bytes():
-                yield from decoder.feed(data)
-                if decoder.done:
-                    return
-            yield from decoder.finish()
-        except OpenSearchLLMError as error:
-            self._raise_broken(error)
-        finally:
-            self.close()
-
-
-class AsyncStream(_Stream[Item, Result]):
-    """A streamed response: an async context manager and async iterable, sent when first used."""
-
-    def __init__(
-        self,
-        opener: Callable[[], Coroutine[Any, Any, OpenStream]],
-        decoder: StreamDecoder[Item, Result],
-    ):
-        super().__init__(decoder)
-        self._opener = opener
-
-    async def __aenter__(self) -> Self:
-        await self._ensure_open()
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.aclose()
-
-    def __aiter__(self) -> AsyncIterator[Item]:
-        self._claim()
-        return self._items()
-
-    async def collect(self) -> Result:
-        """Read the rest of the stream; everything, aggregated."""
-        async for _ in self:
-            pass
-        return self.result()
-
-    async def aclose(self) -> None:
-        """Release the connection; safe to call more than once."""
-        self._closed = True
-        if self._open is not None:
-            await self._open.aclose()
-
-    async def _ensure_open(self) -> OpenStream:
-        if self._open is None:
-            if self._closed:
-                raise StreamError("the stream was closed before it was opened")
-            return self._opened(await self._opener())
-        return self._open
-
-    async def _items(self) -> AsyncIterator[Item]:
-        decoder = self._decoder
-        try:
-            opened = await self._ensure_open()
-            if opened.body is not None:
-                for item in decoder.feed_body(opened.body):
-                    yield item
-                return
-            async for data in opened.aiter_bytes():
-                for item in decoder.feed(data):
-                    yield item
-                if decoder.done:
-                    return
-            for item in decoder.finish():
-                yield item
-        except OpenSearchLLMError as error:
-            self._raise_broken(error)
-        finally:
-            await self.aclose()
-
-
-class SyncClient:
-    """Closing for clients that own a ``SyncTransport``: ``close()`` and ``with``."""
-
-    _transport: SyncTransport
-
-    def close(self) -> None:
-        """Close the connection pool (unless the ``http_client`` was passed in)."""
-        self._transport.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-
-class AsyncClient:
-    """Closing for clients that own an ``AsyncTransport``: ``aclose()`` and ``async with``."""
-
-    _transport: AsyncTransport
-
-    async def aclose(self) -> None:
-        """Close the connection pool (unless the ``http_client`` was passed in)."""
-        await self._transport.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.aclose()

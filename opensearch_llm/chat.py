@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from pydantic import SecretStr
 from typing_extensions import Unpack
 
@@ -18,16 +17,8 @@ from opensearch_llm._config import (
     resolve_base_url,
 )
 from opensearch_llm._errors import ResponseDecodeError
+from opensearch_llm._shell import AsyncClient, AsyncStream, SyncClient, SyncStream
 from opensearch_llm._stream import ChatChunkDecoder
-from opensearch_llm._transport import (
-    AsyncClient,
-    AsyncStream,
-    AsyncTransport,
-    OpenStream,
-    SyncClient,
-    SyncStream,
-    SyncTransport,
-)
 from opensearch_llm._types import ChatCompletion, ChatCompletionChunk, ChatParams, Message
 from opensearch_llm._wire import (
     ChatRequest,
@@ -37,6 +28,11 @@ from opensearch_llm._wire import (
     normalise_completion,
     request_id_of,
 )
+
+if TYPE_CHECKING:
+    import httpx
+
+    from opensearch_llm._transport import OpenStream
 
 
 def make_config(
@@ -127,7 +123,7 @@ class ChatClient(_ChatClientBase, SyncClient):
         **options: Any,
     ) -> None:
         super().__init__(api_key, **options)
-        self._transport = SyncTransport(self._config, http_client)
+        self._connect(self._config, http_client)
 
     def create(
         self, *, model: str, messages: list[Message], **params: Unpack[ChatParams]
@@ -173,7 +169,7 @@ class AsyncChatClient(_ChatClientBase, AsyncClient):
         **options: Any,
     ) -> None:
         super().__init__(api_key, **options)
-        self._transport = AsyncTransport(self._config, http_client)
+        self._connect(self._config, http_client)
 
     async def create(
         self, *, model: str, messages: list[Message], **params: Unpack[ChatParams]

@@ -11,9 +11,8 @@ import secrets
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import datetime, timezone
 from functools import partial
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 from pydantic import SecretStr
 from typing_extensions import Unpack
 
@@ -39,17 +38,14 @@ from opensearch_llm._knowledge import (
     signature_date,
     signed_headers,
 )
-from opensearch_llm._transport import (
-    AsyncClient,
-    AsyncStream,
-    AsyncTransport,
-    OpenStream,
-    SyncClient,
-    SyncStream,
-    SyncTransport,
-)
+from opensearch_llm._shell import AsyncClient, AsyncStream, SyncClient, SyncStream
 from opensearch_llm._wire import encode_json
 from opensearch_llm.chat import make_config
+
+if TYPE_CHECKING:
+    import httpx
+
+    from opensearch_llm._transport import OpenStream
 
 __all__ = [
     "KNOWLEDGE_HOST_ENV_VAR",
@@ -192,7 +188,7 @@ class KnowledgeClient(_KnowledgeClientBase, SyncClient):
         **options: Any,
     ) -> None:
         super().__init__(api_key, **options)
-        self._transport = SyncTransport(self._config, http_client)
+        self._connect(self._config, http_client)
 
     def answer(
         self,
@@ -238,7 +234,7 @@ class AsyncKnowledgeClient(_KnowledgeClientBase, AsyncClient):
         **options: Any,
     ) -> None:
         super().__init__(api_key, **options)
-        self._transport = AsyncTransport(self._config, http_client)
+        self._connect(self._config, http_client)
 
     async def answer(
         self,

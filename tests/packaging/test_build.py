@@ -65,6 +65,7 @@ def test_wheel_metadata(dist: Dist) -> None:
         "langchain",
         "llama-index",
         "all",
+        "bench",
         "dev",
     }
     by_extra: dict[str, set[str]] = {}
@@ -72,7 +73,14 @@ def test_wheel_metadata(dist: Dist) -> None:
         requirement = Requirement(line)
         extra = re.search(r'extra == "([^"]+)"', str(requirement.marker or ""))
         by_extra.setdefault(extra.group(1) if extra else "", set()).add(requirement.name)
-    assert by_extra[""] == {"httpx", "pydantic", "tenacity", "typing-extensions", "anyio"}
+    assert by_extra[""] == {
+        "httpx",
+        "pydantic",
+        "pydantic-core",
+        "tenacity",
+        "typing-extensions",
+        "anyio",
+    }
     assert by_extra["langchain"] == {"langchain-core"}
     assert by_extra["llama-index"] == {"llama-index-core"}
     assert {"uvicorn"} <= by_extra["emulator"] and not by_extra["emulator"] & {

@@ -51,6 +51,11 @@ def test_all_is_both_frameworks_and_the_emulator() -> None:
     assert {"langchain-core", "llama-index-core", "uvicorn"} <= names
 
 
+def test_bench_extra_brings_the_reference_integrations() -> None:
+    names = closure(project_requirements(["bench"]))
+    assert {"langchain-openai", "llama-index-llms-openai-like", "pyinstrument"} <= names
+
+
 def dry_run(tmp_path: Path, target: str) -> set[str]:
     report = tmp_path / "report.json"
     run(

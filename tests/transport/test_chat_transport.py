@@ -1,9 +1,11 @@
 import json
 import logging
 import time
+from types import SimpleNamespace
 
 import httpx
 import pytest
+import tenacity
 
 from opensearch_llm import (
     APIConnectionError,
@@ -15,7 +17,9 @@ from opensearch_llm import (
     RateLimitError,
     RequestValidationError,
     StreamError,
+    _transport,
 )
+from opensearch_llm._config import DEFAULT_BACKOFF_INITIAL
 
 from .mock_service import KEY, Body, Caller, chunk, completion, sse, stream_response
 
@@ -344,3 +348,58 @@ async def test_concatenated_json_answer_to_a_stream_request_is_decoded(caller: C
     stream = await caller.stream(response, received=received)
     assert [c["choices"][0]["delta"]["content"] for c in received] == ["a", "b"]
     assert stream.completion()["choices"][0]["finish_reason"] == "stop"
+
+
+async def test_a_call_that_succeeds_first_time_never_builds_a_retrier(
+    caller: Caller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("tenacity was set up for a call that needed no retry")
+
+    monkeypatch.setattr(tenacity, "Retrying", refuse)
+    monkeypatch.setattr(tenacity, "AsyncRetrying", refuse)
+    result = await caller.create(httpx.Response(200, json=completion("fast")))
+    assert result["choices"][0]["message"]["content"] == "fast"
+    stream = await caller.stream(stream_response(sse(chunk("ok", finish="stop"))))
+    assert stream.completion()["choices"][0]["message"]["content"] == "ok"
+
+
+async def test_retries_after_a_bare_first_attempt_count_and_log_it_as_attempt_one(
+    caller: Caller, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="opensearch_llm")
+    result = await caller.create(
+        error(503, **{"retry-after": "0"}),
+        error(502, **{"retry-after": "0"}),
+        httpx.Response(200, json=completion("third")),
+        client_options={"max_retries": 2},
+    )
+    assert result["choices"][0]["message"]["content"] == "third"
+    assert len(caller.script.requests) == 3
+    logged = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
+    assert len(logged) == 2
+    assert "failed 503" in logged[0] and "(attempt 2)" in logged[0]
+    assert "failed 502" in logged[1] and "(attempt 3)" in logged[1]
+
+
+async def test_backoff_after_a_bare_first_attempt_grows_from_the_first_retry(
+    caller: Caller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    async def asleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(_transport, "time", SimpleNamespace(sleep=sleep))
+    monkeypatch.setattr(_transport, "asyncio", SimpleNamespace(sleep=asleep))
+    result = await caller.create(
+        error(503), error(503), httpx.Response(200, json=completion("late"))
+    )
+    assert result["choices"][0]["message"]["content"] == "late"
+    # Jittered 2^n from DEFAULT_BACKOFF_INITIAL: retry 1 waits 0.25-0.5 s, retry 2 0.5-1 s.
+    initial = DEFAULT_BACKOFF_INITIAL
+    assert len(waits) == 2
+    assert initial / 2 <= waits[0] <= initial <= waits[1] <= 2 * initial

@@ -40,20 +40,19 @@ def count_pools(
 ) -> Pools:
     """Record every httpx client made from now on (they send through the given transports)."""
     pools = Pools()
-    real_client, real_async_client = httpx.Client, httpx.AsyncClient
+    real_init, real_async_init = httpx.Client.__init__, httpx.AsyncClient.__init__
 
-    class CountedClient(real_client):  # type: ignore[misc,valid-type]
-        def __init__(self, **kwargs: Any) -> None:
-            kwargs.setdefault("transport", sync_transport)
-            super().__init__(**kwargs)
-            pools.sync.append(self)
+    def counted_init(client: httpx.Client, **kwargs: Any) -> None:
+        kwargs.setdefault("transport", sync_transport)
+        real_init(client, **kwargs)
+        pools.sync.append(client)
 
-    class CountedAsyncClient(real_async_client):  # type: ignore[misc,valid-type]
-        def __init__(self, **kwargs: Any) -> None:
-            kwargs.setdefault("transport", async_transport)
-            super().__init__(**kwargs)
-            pools.async_.append(self)
+    def counted_async_init(client: httpx.AsyncClient, **kwargs: Any) -> None:
+        kwargs.setdefault("transport", async_transport)
+        real_async_init(client, **kwargs)
+        pools.async_.append(client)
 
-    monkeypatch.setattr(httpx, "Client", CountedClient)
-    monkeypatch.setattr(httpx, "AsyncClient", CountedAsyncClient)
+    # The classes stay httpx's own (isinstance checks hold); only their construction is counted.
+    monkeypatch.setattr(httpx.Client, "__init__", counted_init)
+    monkeypatch.setattr(httpx.AsyncClient, "__init__", counted_async_init)
     return pools

@@ -2,6 +2,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from opensearch_llm import (
     APIStatusError,
@@ -18,6 +20,7 @@ from opensearch_llm import (
 from opensearch_llm._wire import (
     build_chat_request,
     chunk_from_frame,
+    decode_json,
     decode_response,
     encode_json,
     error_from_body,
@@ -329,3 +332,51 @@ def test_frames_unwrap_the_gateway_and_raise_error_frames() -> None:
 def test_service_numeric_codes_under_200_are_not_http_statuses(code: str, cls: type) -> None:
     error = error_from_body(200, {"errors": [{"code": code, "message": "APP is not found"}]})
     assert type(error) is cls
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"delta": {"content": " word"}, "n": 12345678901234567890123, "x": -0.0, "f": 1e-7}',
+        '{"content": "\\ud83d"}',  # a lone surrogate escape: half an emoji cut by the server
+        "[" * 300 + "]" * 300,  # deeper than pydantic-core's parser goes
+        '"\\u00e9t\\u00e9"',
+        '{"a": NaN, "a": Infinity}',
+    ],
+)
+def test_decode_json_reads_what_the_standard_library_reads(text: str) -> None:
+    assert repr(decode_json(text)) == repr(json.loads(text))
+    assert repr(decode_json(text.encode())) == repr(json.loads(text.encode()))
+
+
+def test_decode_json_accepts_a_utf8_bom_and_rejects_what_is_not_json() -> None:
+    assert decode_json(b'\xef\xbb\xbf{"a": 1}') == {"a": 1}
+    for text in ("", "[DONE]", '{"a": 1}{"b": 2}', "{'a': 1}"):
+        with pytest.raises(ValueError):
+            decode_json(text)
+
+
+def test_a_stream_frame_with_a_lone_surrogate_is_a_chunk_not_an_error() -> None:
+    values, done = parse_event_data('{"choices": [{"index": 0, "delta": {"content": "\\ud83d"}}]}')
+    assert not done
+    assert chunk_from_frame(values[0])["choices"][0]["delta"]["content"] == "\ud83d"
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(_JSON_VALUES, st.booleans())
+def test_decode_json_equals_the_standard_library_on_any_json(value: Any, ascii_only: bool) -> None:
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    assert repr(decode_json(text)) == repr(json.loads(text))
+    assert repr(decode_json(text.encode())) == repr(json.loads(text.encode()))
