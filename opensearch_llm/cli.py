@@ -103,7 +103,11 @@ def stream_reply(
 
 def run_chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``chat``: one prompt (argument or stdin), or an interactive session on a terminal."""
-    client = chat_client(args, err)
+    with chat_client(args, err) as client:
+        return _chat(client, args, out, err)
+
+
+def _chat(client: ChatClient, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     messages: list[dict[str, Any]] = (
         [{"role": "system", "content": args.system}] if args.system else []
     )
@@ -163,10 +167,12 @@ def _paragraphs(text: str) -> list[str]:
 
 def run_ask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``ask``: a knowledge-llm answer to a question from the given content."""
-    client = knowledge_client(args, err)
     question = " ".join(args.question)
     content = read_content(args)
-    with client.stream(question=question, content=content, model=args.model) as stream:
+    with (
+        knowledge_client(args, err) as client,
+        client.stream(question=question, content=content, model=args.model) as stream,
+    ):
         for piece in stream:
             out.write(piece)
             out.flush()

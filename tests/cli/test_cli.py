@@ -188,3 +188,22 @@ def test_ask_with_a_key_and_host_calls_the_service(monkeypatch: pytest.MonkeyPat
 def test_ask_without_content_is_a_validation_error(monkeypatch: pytest.MonkeyPatch) -> None:
     code, _, err = run("ask", "q", stdin="", monkeypatch=monkeypatch)
     assert code == 1 and "content" in err
+
+
+def test_chat_and_ask_close_the_connection_pools_they_open(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from opensearch_llm.emulator import Emulator
+
+    from ..unit.pools import count_pools
+
+    emulator = Emulator()
+    pools = count_pools(monkeypatch, emulator.transport(), emulator.async_transport())
+    monkeypatch.setenv("OPENSEARCH_LLM_API_KEY", SECRET)
+    monkeypatch.setenv("OPENSEARCH_LLM_BASE_URL", "http://emulator.local/compatible-mode/v1")
+    monkeypatch.setenv("OPENSEARCH_LLM_KNOWLEDGE_HOST", "http://kb.emulator.local")
+    monkeypatch.setenv("OPENSEARCH_LLM_APP", "app")
+    assert run("chat", "hello")[:2] == (0, "You said: hello\n")
+    assert run("ask", "q", "--content", "c")[0] == 0
+    assert pools.opened == (2, 0)
+    assert pools.closed == pools.opened
