@@ -133,6 +133,7 @@ def call_steps(target: Target) -> list[tuple[str, float]]:
 
     from opensearch_llm._wire import (
         build_chat_request,
+        decode_json,
         decode_response,
         encode_json,
         normalise_completion,
@@ -158,17 +159,18 @@ def call_steps(target: Target) -> list[tuple[str, float]]:
         ("json.dumps (what raw httpx does)", lambda: json.dumps(request.payload)),
         ("httpx.Timeout(...) made per call", lambda: httpx.Timeout(10.0, read=600.0)),
         (
-            "tenacity.Retrying(...) made and run per call around a no-op",
+            "tenacity.Retrying(...) around a no-op (the core: only after a failed attempt)",
             lambda: tenacity.Retrying(**retrying)(lambda: None),
         ),
         (
-            "decode_response (json.loads + error checks)",
+            "decode_response (decode_json + error checks)",
             lambda: decode_response(200, body, headers),
         ),
         ("json.loads (what raw httpx does)", lambda: json.loads(body)),
+        ("decode_json (pydantic-core, what the core does)", lambda: decode_json(body)),
         (
-            "json.loads + normalise_completion + request_id_of",
-            lambda: _normalised(json.loads(body), headers, normalise_completion, request_id_of),
+            "decode_json + normalise_completion + request_id_of",
+            lambda: _normalised(decode_json(body), headers, normalise_completion, request_id_of),
         ),
     ]
     return [(name, timeit_us(step)) for name, step in steps]
@@ -210,7 +212,7 @@ def chunk_steps(stream_body: bytes, chunks: int) -> list[tuple[str, float]]:
         ("whole ChatChunkDecoder.feed", lambda: list(ChatChunkDecoder().feed(stream_body))),
         ("SSEDecoder.feed (lines to events)", lambda: SSEDecoder().feed(stream_body)),
         (
-            "parse_event_data (json.loads + [DONE])",
+            "parse_event_data (decode_json + [DONE])",
             lambda: [parse_event_data(e.data) for e in events],
         ),
         ("chunk_from_frame (error/envelope checks)", lambda: [chunk_from_frame(f) for f in frames]),
