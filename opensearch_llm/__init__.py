@@ -22,6 +22,7 @@ from opensearch_llm._errors import (
     RateLimitError,
     RequestValidationError,
     ResponseDecodeError,
+    ResponseTooLargeError,
     StreamError,
 )
 from opensearch_llm._profiles import ModelProfile, get_profile
@@ -69,6 +70,7 @@ __all__ = [
     "RateLimitError",
     "RequestValidationError",
     "ResponseDecodeError",
+    "ResponseTooLargeError",
     "StreamAccumulator",
     "StreamError",
     "Timeouts",

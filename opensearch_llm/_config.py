@@ -43,6 +43,10 @@ DEFAULT_MAX_RETRY_AFTER = 60.0
 DEFAULT_BACKOFF_INITIAL = 0.5
 DEFAULT_BACKOFF_MAX = 8.0
 DEFAULT_POOL_LIMITS = {"max_connections": 256, "max_keepalive_connections": 64}
+#: Bytes of a non-streamed response body (after decompression) before it is refused.
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+#: Bytes of one streamed line, SSE event or knowledge-llm frame before it is refused.
+DEFAULT_MAX_EVENT_BYTES = 16 * 1024 * 1024
 
 USER_AGENT_PREFIX = "opensearch-llm-python"
 

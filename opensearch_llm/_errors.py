@@ -18,6 +18,7 @@
     │   └── ContentFilterError          moderation: ``data_inspection_failed``
     ├── StreamError                                   a stream broke; ``partial`` keeps what came
     └── ResponseDecodeError                           a body that is not the documented JSON
+        └── ResponseTooLargeError                     a body, line or frame over a size limit
 
 Every ``APIStatusError`` carries ``status``, ``code``, ``message``, ``request_id`` and ``body``.
 """
@@ -67,6 +68,24 @@ class ResponseDecodeError(OpenSearchLLMError):
         self.status = status
         self.body = body
         super().__init__(message)
+
+
+class ResponseTooLargeError(ResponseDecodeError):
+    """A response body, stream line or frame is larger than a limit; nothing more was read.
+
+    ``limit`` is the number of bytes allowed and ``setting`` the client option that raises it.
+    """
+
+    def __init__(
+        self, what: str, *, limit: int, setting: str, status: int | None = None
+    ) -> None:
+        self.limit = limit
+        self.setting = setting
+        super().__init__(
+            f"{what} is larger than {setting}={limit} bytes; pass a larger {setting} "
+            "to the client if the service is expected to send that much.",
+            status=status,
+        )
 
 
 class APIStatusError(OpenSearchLLMError):

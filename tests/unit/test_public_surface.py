@@ -29,6 +29,7 @@ EXPECTED = {
     "RateLimitError",
     "RequestValidationError",
     "ResponseDecodeError",
+    "ResponseTooLargeError",
     "StreamAccumulator",
     "StreamError",
     "Timeouts",
