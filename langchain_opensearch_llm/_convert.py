@@ -9,7 +9,7 @@ parsing, which choice is streamed) is the core's, in ``opensearch_llm._adapters`
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.language_models import ModelProfile as LCModelProfile
 from langchain_core.messages import (
@@ -283,10 +283,15 @@ def usage_to_metadata(usage: Mapping[str, Any] | None) -> UsageMetadata | None:
     counts = usage_counts(usage)
     if counts is None:
         return None
-    metadata = UsageMetadata(
-        input_tokens=counts["prompt_tokens"],
-        output_tokens=counts["completion_tokens"],
-        total_tokens=counts["total_tokens"],
+    # A cast dict: langchain-core 1.8 takes ``NotRequired`` from ``typing``, which a type
+    # checker for Python 3.10 does not know, so it would require the optional detail keys.
+    metadata = cast(
+        UsageMetadata,
+        {
+            "input_tokens": counts["prompt_tokens"],
+            "output_tokens": counts["completion_tokens"],
+            "total_tokens": counts["total_tokens"],
+        },
     )
     if "cached_tokens" in counts:
         metadata["input_token_details"] = InputTokenDetails(cache_read=counts["cached_tokens"])

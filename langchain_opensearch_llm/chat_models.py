@@ -96,6 +96,10 @@ _CLIENT_FIELDS: frozenset[str] = frozenset(
         "request_timeout",
         "connect_timeout",
         "stream_idle_timeout",
+        "stream_timeout",
+        "max_response_bytes",
+        "max_event_bytes",
+        "max_connections",
         "max_retries",
         "default_headers",
         "http_client",
@@ -200,6 +204,14 @@ class ChatOpenSearchLLM(BaseChatModel):
     """Seconds to wait for a connection (core default 10)."""
     stream_idle_timeout: float | None = None
     """Seconds to wait for the next streamed chunk (core default 120)."""
+    stream_timeout: float | None = None
+    """Seconds for a whole stream (core default: no limit)."""
+    max_response_bytes: int | None = None
+    """Bytes of a non-streamed response before it is refused (core default 64 MiB)."""
+    max_event_bytes: int | None = None
+    """Bytes of one streamed line or event before it is refused (core default 16 MiB)."""
+    max_connections: int | None = None
+    """Connections open at once at most; more requests wait (core default 256)."""
     max_retries: int = DEFAULT_MAX_RETRIES
     """Retries of 429, 5xx and connection errors (never after a stream's first byte)."""
     default_headers: dict[str, str] | None = Field(default=None, repr=False, exclude=True)

@@ -108,6 +108,14 @@ class _KnowledgeSettings(BaseModel):
     """Seconds to wait for a connection (core default 10)."""
     stream_idle_timeout: float | None = None
     """Seconds to wait for the next streamed bytes (core default 120)."""
+    stream_timeout: float | None = None
+    """Seconds for a whole stream (core default: no limit)."""
+    max_response_bytes: int | None = None
+    """Bytes of a non-streamed response before it is refused (core default 64 MiB)."""
+    max_event_bytes: int | None = None
+    """Bytes of one streamed line or frame before it is refused (core default 16 MiB)."""
+    max_connections: int | None = None
+    """Connections open at once at most; more requests wait (core default 256)."""
     max_retries: int = DEFAULT_MAX_RETRIES
     """Retries of 429, 5xx and connection errors (never after a stream's first byte)."""
     default_headers: dict[str, str] | None = Field(default=None, repr=False, exclude=True)

@@ -122,6 +122,18 @@ class OpenSearchLLM(FunctionCallingLLM):
     stream_idle_timeout: float | None = Field(
         default=None, description="Seconds to wait for each streamed chunk."
     )
+    stream_timeout: float | None = Field(
+        default=None, description="Seconds for a whole stream (default: no limit)."
+    )
+    max_response_bytes: int | None = Field(
+        default=None, gt=0, description="Bytes of a response before it is refused (64 MiB)."
+    )
+    max_event_bytes: int | None = Field(
+        default=None, gt=0, description="Bytes of a streamed event before it is refused (16 MiB)."
+    )
+    max_connections: int | None = Field(
+        default=None, gt=0, description="Connections open at once at most (256)."
+    )
     max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0, description="Retries (core).")
     default_headers: dict[str, str] | None = Field(
         default=None, exclude=True, repr=False, description="Headers sent with every request."

@@ -73,8 +73,12 @@ class KnowledgeOptions(TypedDict, total=False):
     timeout: float | None
     connect_timeout: float | None
     stream_idle_timeout: float | None
+    stream_timeout: float | None
     max_retries: int
     default_headers: Mapping[str, str] | None
+    max_response_bytes: int | None
+    max_event_bytes: int | None
+    max_connections: int | None
 
 
 class _Knowledge:
@@ -184,7 +188,8 @@ class OpenSearchKnowledgeSynthesizer(BaseSynthesizer):
     ``MockLLM`` stands in unless you pass ``llm=``, so nothing falls back to OpenAI.
 
     Connection options (``timeout``, ``connect_timeout``, ``stream_idle_timeout``,
-    ``max_retries``, ``default_headers``) go to ``opensearch_llm.KnowledgeClient``; or pass
+    ``stream_timeout``, ``max_retries``, ``default_headers``, ``max_response_bytes``,
+    ``max_event_bytes``, ``max_connections``) go to ``opensearch_llm.KnowledgeClient``; or pass
     ready ``client=`` / ``async_client=`` instances. The settings (``KnowledgeOptions``) are
     checked at construction; a missing key is reported on the first call. ``close()`` /
     ``aclose()`` release the connection pools it made.

@@ -76,8 +76,12 @@ _CONNECTION_OPTION_NAMES: tuple[str, ...] = (
     "timeout",
     "connect_timeout",
     "stream_idle_timeout",
+    "stream_timeout",
     "max_retries",
     "default_headers",
+    "max_response_bytes",
+    "max_event_bytes",
+    "max_connections",
 )
 #: ``ChatClient``/``AsyncChatClient`` keyword arguments an adapter copies from its settings.
 CHAT_OPTION_NAMES: tuple[str, ...] = (*_CONNECTION_OPTION_NAMES, "base_url", "region")

@@ -42,11 +42,16 @@ DEFAULT_MAX_RETRY_AFTER = 60.0
 #: Exponential backoff between retries: the first delay and the largest, before jitter.
 DEFAULT_BACKOFF_INITIAL = 0.5
 DEFAULT_BACKOFF_MAX = 8.0
-DEFAULT_POOL_LIMITS = {"max_connections": 256, "max_keepalive_connections": 64}
+#: Connections a client opens at most (more requests wait for one), and keeps alive when idle.
+DEFAULT_MAX_CONNECTIONS = 256
+DEFAULT_MAX_KEEPALIVE_CONNECTIONS = 64
 #: Bytes of a non-streamed response body (after decompression) before it is refused.
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 #: Bytes of one streamed line, SSE event or knowledge-llm frame before it is refused.
 DEFAULT_MAX_EVENT_BYTES = 16 * 1024 * 1024
+#: Bytes read after a stream's answer is complete (``[DONE]``, the end of the chunked body) to
+#: give its connection back to the pool; a longer rest closes the connection instead.
+STREAM_DRAIN_BYTES = 64 * 1024
 
 USER_AGENT_PREFIX = "opensearch-llm-python"
 
@@ -113,15 +118,23 @@ def validate_base_url(base_url: str) -> str:
 
 @dataclass(frozen=True)
 class Timeouts:
-    """Connect, read (non-streamed response) and stream idle (between streamed bytes) timeouts."""
+    """Seconds allowed to connect, for responses, between streamed bytes and for whole streams.
+
+    ``read`` bounds a whole non-streamed response (and a stream aggregated into one answer);
+    ``stream_idle`` each wait for a stream's next bytes; ``stream_total`` (None: no limit) a
+    whole stream.
+    """
 
     connect: float = DEFAULT_CONNECT_TIMEOUT
     read: float = DEFAULT_READ_TIMEOUT
     stream_idle: float = DEFAULT_STREAM_IDLE_TIMEOUT
+    stream_total: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("connect", "read", "stream_idle"):
+        for name in ("connect", "read", "stream_idle", "stream_total"):
             value = getattr(self, name)
+            if value is None and name == "stream_total":
+                continue
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
                 raise RequestValidationError(f"timeout.{name}", value, "a number of seconds > 0")
 
@@ -138,11 +151,57 @@ class ClientConfig:
     backoff_initial: float = DEFAULT_BACKOFF_INITIAL
     backoff_max: float = DEFAULT_BACKOFF_MAX
     default_headers: Mapping[str, str] = field(default_factory=dict)
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
     def __post_init__(self) -> None:
-        if (
-            not isinstance(self.max_retries, int)
-            or isinstance(self.max_retries, bool)
-            or self.max_retries < 0
-        ):
-            raise RequestValidationError("max_retries", self.max_retries, "an integer >= 0")
+        _check_int("max_retries", self.max_retries, 0)
+        _check_int("max_connections", self.max_connections, 1)
+        _check_int("max_response_bytes", self.max_response_bytes, 1)
+        _check_int("max_event_bytes", self.max_event_bytes, 1)
+
+
+def _check_int(name: str, value: object, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise RequestValidationError(name, value, f"an integer >= {minimum}")
+
+
+def make_config(
+    api_key: SecretStr,
+    base_url: str,
+    *,
+    timeout: float | Timeouts | None = None,
+    connect_timeout: float | None = None,
+    stream_idle_timeout: float | None = None,
+    stream_timeout: float | None = None,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    default_headers: Mapping[str, str] | None = None,
+    max_response_bytes: int | None = None,
+    max_event_bytes: int | None = None,
+    max_connections: int | None = None,
+) -> ClientConfig:
+    """A ``ClientConfig`` from a client's keyword arguments; None means the default.
+
+    A ``Timeouts`` given as ``timeout`` wins over the other timeout arguments.
+    """
+    if isinstance(timeout, Timeouts):
+        timeouts = timeout
+    else:
+        given = {
+            "read": timeout,
+            "connect": connect_timeout,
+            "stream_idle": stream_idle_timeout,
+            "stream_total": stream_timeout,
+        }
+        timeouts = Timeouts(**{k: v for k, v in given.items() if v is not None})
+    return ClientConfig(
+        api_key=api_key,
+        base_url=base_url,
+        timeouts=timeouts,
+        max_retries=max_retries,
+        default_headers=dict(default_headers or {}),
+        max_response_bytes=max_response_bytes or DEFAULT_MAX_RESPONSE_BYTES,
+        max_event_bytes=max_event_bytes or DEFAULT_MAX_EVENT_BYTES,
+        max_connections=max_connections or DEFAULT_MAX_CONNECTIONS,
+    )

@@ -76,9 +76,7 @@ class ResponseTooLargeError(ResponseDecodeError):
     ``limit`` is the number of bytes allowed and ``setting`` the client option that raises it.
     """
 
-    def __init__(
-        self, what: str, *, limit: int, setting: str, status: int | None = None
-    ) -> None:
+    def __init__(self, what: str, *, limit: int, setting: str, status: int | None = None) -> None:
         self.limit = limit
         self.setting = setting
         super().__init__(

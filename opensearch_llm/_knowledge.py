@@ -453,7 +453,9 @@ class KnowledgeStreamDecoder:
         "request_id",
     )
 
-    def __init__(self, request_id: str | None = None, model: str | None = None) -> None:
+    def __init__(
+        self, request_id: str | None = None, model: str | None = None, *, max_event_bytes: int = 0
+    ) -> None:
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._splitter = _FrameSplitter()
         self._frames: list[str] = []
@@ -467,6 +469,11 @@ class KnowledgeStreamDecoder:
     @property
     def done(self) -> bool:
         """Whether ``[DONE]`` was received."""
+        return self._splitter.done
+
+    @property
+    def finished(self) -> bool:
+        """Whether ``[DONE]`` was received (frames carry no other end marker)."""
         return self._splitter.done
 
     @property

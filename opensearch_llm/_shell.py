@@ -1,4 +1,4 @@
-"""The sync and async shells a client is made of: streams over a decoder, closing. No httpx.
+"""The sync and async shells a client is made of: streams over a decoder, closing. No HTTP.
 
 A stream hands the bytes of an ``OpenStream`` (``_transport``) to a pure decoder and raises what
 it decides; a client mixin closes the transport. Importing this module loads no HTTP library.
@@ -38,6 +38,10 @@ class StreamDecoder(Protocol[Item_co, Result_co]):
     @property
     def done(self) -> bool:
         """The end-of-stream marker arrived."""
+
+    @property
+    def finished(self) -> bool:
+        """The answer is complete (only trailing frames such as usage may follow)."""
 
     def feed(self, data: bytes) -> Iterable[Item_co]:
         """The items completed by ``data``."""
@@ -86,6 +90,11 @@ class _Stream(Generic[Item, Result]):
             raise StreamError("a stream can be iterated only once", partial=self.result())
         self._started = True
 
+    def _finished(self) -> bool:
+        # The answer is complete: what is left (usage, ``[DONE]``) is read, to reuse the
+        # connection; a stream left half-way is closed instead.
+        return self._decoder.done or self._decoder.finished
+
     def _raise_broken(self, error: OpenSearchLLMError) -> None:
         broken = self._decoder.broken(error)
         if broken is error:
@@ -121,7 +130,7 @@ class SyncStream(_Stream[Item, Result]):
         """Release the connection; safe to call more than once."""
         self._closed = True
         if self._open is not None:
-            self._open.close()
+            self._open.close(self._finished())
 
     def _ensure_open(self) -> OpenStream:
         if self._open is None:
@@ -180,7 +189,7 @@ class AsyncStream(_Stream[Item, Result]):
         """Release the connection; safe to call more than once."""
         self._closed = True
         if self._open is not None:
-            await self._open.aclose()
+            await self._open.aclose(self._finished())
 
     async def _ensure_open(self) -> OpenStream:
         if self._open is None:
@@ -216,7 +225,9 @@ class SyncClient:
     _transport: SyncTransport
 
     def _connect(self, config: ClientConfig, http_client: httpx.Client | None) -> None:
-        from opensearch_llm._transport import SyncTransport  # httpx loads with the first client
+        from opensearch_llm._transport import (
+            SyncTransport,  # HTTP libraries load with the first client
+        )
 
         self._transport = SyncTransport(config, http_client)
 
@@ -237,7 +248,9 @@ class AsyncClient:
     _transport: AsyncTransport
 
     def _connect(self, config: ClientConfig, http_client: httpx.AsyncClient | None) -> None:
-        from opensearch_llm._transport import AsyncTransport  # httpx loads with the first client
+        from opensearch_llm._transport import (
+            AsyncTransport,  # HTTP libraries load with the first client
+        )
 
         self._transport = AsyncTransport(config, http_client)
 

@@ -32,12 +32,17 @@ class ChatChunkDecoder:
 
     __slots__ = ("_sse", "accumulator", "done", "request_id")
 
-    def __init__(self, request_id: str | None = None) -> None:
+    def __init__(self, request_id: str | None = None, *, max_event_bytes: int = 0) -> None:
         self._sse = SSEDecoder()
         self.accumulator = StreamAccumulator()
         #: ``[DONE]`` was received.
         self.done = False
         self.request_id = request_id
+
+    @property
+    def finished(self) -> bool:
+        """A choice has finished: only usage and ``[DONE]`` may follow."""
+        return self.accumulator.finished
 
     def feed(self, data: bytes) -> Iterator[dict[str, Any]]:
         """The chunks completed by ``data``, in order; raises where a frame carries an error."""

@@ -1,10 +1,12 @@
-"""The only module that sends with httpx: sync and async transports that send, retry, stream.
+"""Send, retry, bound and stream: the transports every client sends through. No HTTP library here.
 
-Everything about content (bodies, frames, errors) is decided by the pure modules; the transports
-send bytes, map httpx's exceptions (here, in one place), retry what ``_retry`` allows and hand
-back bodies or byte streams. A stream is retried only while it is being opened, never after its
-first byte. Clients import this module when the first one is made, not with the package: httpx
-(and, on the first retry, tenacity) cost more to import than everything else of ours.
+A transport hands a request to a *sender* (``_transport_httpx`` for sync clients and injected
+httpx clients, ``_transport_aiohttp`` for async clients by default), which maps its library's
+exceptions to ours and hands back a :class:`Body`. Everything else is decided here, once for
+every sender: retries (what ``_retry`` allows; a stream only while it is being opened, never
+after its first byte), the response size limit, the deadline of a whole response, and giving a
+finished stream's connection back to the pool. Clients import this module when the first one is
+made, not with the package; a sender's HTTP library loads with the first client that needs it.
 """
 
 from __future__ import annotations
@@ -12,48 +14,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import (
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Iterator,
-    Mapping,
-)
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
-import httpx
-
-from opensearch_llm._config import DEFAULT_POOL_LIMITS, USER_AGENT_PREFIX, ClientConfig
-from opensearch_llm._errors import APIConnectionError, APITimeoutError, ResponseDecodeError
+from opensearch_llm._config import STREAM_DRAIN_BYTES, USER_AGENT_PREFIX, ClientConfig
+from opensearch_llm._errors import APITimeoutError, ResponseDecodeError, ResponseTooLargeError
 from opensearch_llm._retry import backoff_delay, retry_allowed
-from opensearch_llm._shell import Headers
 from opensearch_llm._version import __version__
 from opensearch_llm._wire import decode_response
 
 if TYPE_CHECKING:
+    import httpx
     import tenacity
+
+    from opensearch_llm._shell import Headers
 
 logger = logging.getLogger("opensearch_llm")
 T = TypeVar("T")
-
-_TIMEOUT_KINDS: tuple[tuple[type[httpx.TimeoutException], str], ...] = (
-    (httpx.ConnectTimeout, "connecting"),
-    (httpx.ReadTimeout, "waiting for data"),
-    (httpx.WriteTimeout, "sending the request"),
-    (httpx.PoolTimeout, "waiting for a free connection"),
-)
-
-
-def map_httpx_error(error: httpx.HTTPError, url: str = "") -> APIConnectionError:
-    """Our typed error for an httpx exception (never includes headers, so never the key)."""
-    where = f" to {url}" if url else ""
-    if isinstance(error, httpx.TimeoutException):
-        kind = next((text for cls, text in _TIMEOUT_KINDS if isinstance(error, cls)), "waiting")
-        return APITimeoutError(f"Timed out {kind}{where}; raise the timeout or retry later.")
-    detail = str(error) or type(error).__name__
-    return APIConnectionError(
-        f"Connection failed{where}: {detail}. Check the base_url and the network."
-    )
 
 
 def request_headers(config: ClientConfig) -> dict[str, str]:
@@ -73,14 +51,261 @@ def merge_headers(base: dict[str, str], headers: Headers) -> dict[str, str]:
     return {**base, **extra} if extra else base
 
 
-def _timeouts(config: ClientConfig, *, stream: bool) -> httpx.Timeout:
-    read = config.timeouts.stream_idle if stream else config.timeouts.read
-    connect = config.timeouts.connect
-    return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
+# --------------------------------------------------------------------------- limits
 
 
-def _is_event_stream(response: httpx.Response) -> bool:
-    return "json" not in response.headers.get("content-type", "")
+@dataclass(frozen=True)
+class Limits:
+    """How long one attempt may take and how much it may read, as a sender needs them.
+
+    ``read`` bounds each wait for bytes; ``total`` (when set) the whole attempt, named by
+    ``total_setting`` in the error that ends it.
+    """
+
+    connect: float
+    read: float
+    total: float | None
+    total_setting: str
+    max_bytes: int
+
+    def deadline(self) -> float | None:
+        """The monotonic time by which an attempt that starts now must end."""
+        return None if self.total is None else time.monotonic() + self.total
+
+    def check(self, deadline: float | None) -> None:
+        """Raise ``APITimeoutError`` once ``deadline`` has passed."""
+        if deadline is not None and time.monotonic() > deadline:
+            raise APITimeoutError(
+                f"The response took longer than {self.total_setting}={self.total:g}s; "
+                f"raise {self.total_setting} or retry later."
+            )
+
+
+def call_limits(config: ClientConfig) -> Limits:
+    """A non-streamed call: ``timeout`` bounds the whole response."""
+    timeouts = config.timeouts
+    return Limits(
+        timeouts.connect, timeouts.read, timeouts.read, "timeout", config.max_response_bytes
+    )
+
+
+def stream_limits(config: ClientConfig, *, aggregate: bool = False) -> Limits:
+    """A stream: the idle timeout between bytes, and a limit for the whole.
+
+    The whole is bounded by ``stream_timeout``, or by ``timeout`` when the stream is aggregated
+    into one answer for the caller (a model that only streams, called without streaming).
+    """
+    timeouts = config.timeouts
+    total, setting = (
+        (timeouts.read, "timeout") if aggregate else (timeouts.stream_total, "stream_timeout")
+    )
+    return Limits(timeouts.connect, timeouts.stream_idle, total, setting, config.max_response_bytes)
+
+
+def too_large(status: int, limit: int) -> ResponseTooLargeError:
+    """The error for a response body over ``max_response_bytes``."""
+    return ResponseTooLargeError(
+        f"HTTP {status}: the response body",
+        limit=limit,
+        setting="max_response_bytes",
+        status=status,
+    )
+
+
+def declared_too_large(headers: Mapping[str, str], limit: int) -> bool:
+    """Whether ``Content-Length`` already says the body is over ``limit``."""
+    length = headers.get("content-length") or ""
+    return length.isdigit() and int(length) > limit
+
+
+def capped_join(pieces: Iterator[bytes], status: int, limit: int) -> bytes:
+    """The body from its pieces; ``ResponseTooLargeError`` as soon as it passes ``limit``."""
+    parts: list[bytes] = []
+    size = 0
+    for piece in pieces:
+        size += len(piece)
+        if size > limit:
+            raise too_large(status, limit)
+        parts.append(piece)
+    return b"".join(parts)
+
+
+async def acapped_join(pieces: AsyncIterator[bytes], status: int, limit: int) -> bytes:
+    """``capped_join`` for an async iterator."""
+    parts: list[bytes] = []
+    size = 0
+    async for piece in pieces:
+        size += len(piece)
+        if size > limit:
+            raise too_large(status, limit)
+        parts.append(piece)
+    return b"".join(parts)
+
+
+# --------------------------------------------------------------------------- senders
+
+
+class Body(Protocol):
+    """A response whose head has arrived (sync): the sender's part of a transport."""
+
+    status: int
+    headers: Mapping[str, str]
+
+    def pieces(self) -> Iterator[bytes]:
+        """The body's (decoded) bytes as they arrive; one iterator per response."""
+
+    def read(self) -> bytes:
+        """The whole body, within the request's limits."""
+
+    def close(self) -> None:
+        """Give the connection back to the pool if the body was read to its end, else close it."""
+
+
+class AsyncBody(Protocol):
+    """A response whose head has arrived (async)."""
+
+    status: int
+    headers: Mapping[str, str]
+
+    def pieces(self) -> AsyncIterator[bytes]:
+        """The body's (decoded) bytes as they arrive; one iterator per response."""
+
+    async def read(self) -> bytes:
+        """The whole body, within the request's limits."""
+
+    async def aclose(self) -> None:
+        """Give the connection back to the pool if the body was read to its end, else close it."""
+
+
+class Sender(Protocol):
+    """Sends one POST with one HTTP library (sync)."""
+
+    def send(self, url: str, body: bytes, headers: dict[str, str], limits: Limits) -> Body:
+        """The response, once its head has arrived; our typed errors for network failures."""
+
+    def close(self) -> None:
+        """Close the pool if the sender made it."""
+
+
+class AsyncSender(Protocol):
+    """Sends one POST with one HTTP library (async)."""
+
+    async def send(
+        self, url: str, body: bytes, headers: dict[str, str], limits: Limits
+    ) -> AsyncBody:
+        """The response, once its head has arrived; our typed errors for network failures."""
+
+    async def aclose(self) -> None:
+        """Close the pool if the sender made it."""
+
+
+# --------------------------------------------------------------------------- streams
+
+
+def _is_event_stream(headers: Mapping[str, str]) -> bool:
+    return "json" not in (headers.get("content-type") or "")
+
+
+class OpenStream:
+    """A stream whose response started well: its headers and its body, as bytes or decoded JSON.
+
+    ``close(finished=True)`` reads what is left of a stream whose answer is complete (the
+    ``[DONE]`` line, the end of the chunked body; at most ``STREAM_DRAIN_BYTES``) so that its
+    connection goes back to the pool; a stream abandoned half-way is closed.
+    """
+
+    def __init__(
+        self,
+        response: Body | AsyncBody | None,
+        headers: Mapping[str, str],
+        body: Any = None,
+        content: bytes = b"",
+    ):
+        self.response = response
+        self.headers = headers
+        #: Set when the service answered a stream request with one JSON document.
+        self.body = body
+        #: A body read whole that is not one JSON document (e.g. back-to-back JSON objects).
+        self.content = content
+        self._pieces: Any = None
+
+    def iter_bytes(self) -> Iterator[bytes]:
+        """The body's bytes as they arrive (the same iterator on every call)."""
+        if self._pieces is None:
+            response = cast("Body | None", self.response)
+            self._pieces = response.pieces() if response is not None else iter(self._replayed())
+        return cast("Iterator[bytes]", self._pieces)
+
+    def aiter_bytes(self) -> AsyncIterator[bytes]:
+        """The body's bytes as they arrive (the same iterator on every call)."""
+        if self._pieces is None:
+            response = cast("AsyncBody | None", self.response)
+            self._pieces = response.pieces() if response is not None else _aiter(self._replayed())
+        return cast("AsyncIterator[bytes]", self._pieces)
+
+    def _replayed(self) -> list[bytes]:
+        return [self.content] if self.content else []
+
+    def close(self, finished: bool = False) -> None:
+        """Release the connection: to the pool when ``finished`` and the rest is short."""
+        response = cast("Body | None", self.response)
+        if response is None:
+            return
+        self.response = None
+        try:
+            if finished:
+                _drain(self.iter_bytes())
+        except Exception:  # a failure after the answer was complete costs only the connection
+            logger.debug("closing a finished stream instead of reusing it", exc_info=True)
+        finally:
+            response.close()
+
+    async def aclose(self, finished: bool = False) -> None:
+        """Release the connection: to the pool when ``finished`` and the rest is short."""
+        response = cast("AsyncBody | None", self.response)
+        if response is None:
+            return
+        self.response = None
+        try:
+            if finished:
+                await _adrain(self.aiter_bytes())
+        except Exception:
+            logger.debug("closing a finished stream instead of reusing it", exc_info=True)
+        finally:
+            await response.aclose()
+
+
+def _drain(pieces: Iterator[bytes]) -> None:
+    left = STREAM_DRAIN_BYTES
+    for piece in pieces:
+        left -= len(piece)
+        if left < 0:
+            return
+
+
+async def _adrain(pieces: AsyncIterator[bytes]) -> None:
+    left = STREAM_DRAIN_BYTES
+    async for piece in pieces:
+        left -= len(piece)
+        if left < 0:
+            return
+
+
+async def _aiter(items: list[bytes]) -> AsyncIterator[bytes]:
+    for item in items:
+        yield item
+
+
+def buffered_stream(status: int, content: bytes, headers: Mapping[str, str]) -> OpenStream:
+    """A stream request answered with a body read whole: raise its error, else replay it."""
+    try:
+        return OpenStream(None, headers, decode_response(status, content, headers))
+    except ResponseDecodeError:
+        # Not one JSON document (e.g. back-to-back JSON objects): the stream decoder reads it.
+        return OpenStream(None, headers, content=content)
+
+
+# --------------------------------------------------------------------------- retries
 
 
 def _wait_seconds(config: ClientConfig) -> Callable[[tenacity.RetryCallState], float]:
@@ -148,73 +373,17 @@ def _retrier(config: ClientConfig, *, asynchronous: bool) -> Any:
     return tenacity.Retrying(sleep=time.sleep, **options)
 
 
-class OpenStream:
-    """A stream whose response started well: its headers and its body, as bytes or decoded JSON."""
-
-    def __init__(
-        self,
-        response: httpx.Response | None,
-        headers: Mapping[str, str],
-        body: Any = None,
-        content: bytes = b"",
-    ):
-        self.response = response
-        self.headers = headers
-        #: Set when the service answered a stream request with one JSON document.
-        self.body = body
-        #: A body read whole that is not one JSON document (e.g. back-to-back JSON objects).
-        self.content = content
-
-    def iter_bytes(self) -> Iterator[bytes]:
-        """The body's bytes as they arrive; httpx failures become our typed errors."""
-        if self.response is None:
-            if self.content:
-                yield self.content
-            return
-        try:
-            yield from self.response.iter_bytes()
-        except httpx.HTTPError as error:
-            raise map_httpx_error(error) from error
-
-    async def aiter_bytes(self) -> AsyncIterator[bytes]:
-        """The body's bytes as they arrive; httpx failures become our typed errors."""
-        if self.response is None:
-            if self.content:
-                yield self.content
-            return
-        try:
-            async for data in self.response.aiter_bytes():
-                yield data
-        except httpx.HTTPError as error:
-            raise map_httpx_error(error) from error
-
-    def close(self) -> None:
-        """Release the connection."""
-        if self.response is not None:
-            self.response.close()
-
-    async def aclose(self) -> None:
-        """Release the connection."""
-        if self.response is not None:
-            await self.response.aclose()
-
-
-def buffered_stream(status: int, content: bytes, headers: Mapping[str, str]) -> OpenStream:
-    """A stream request answered with a body read whole: raise its error, else replay it."""
-    try:
-        return OpenStream(None, headers, decode_response(status, content, headers))
-    except ResponseDecodeError:
-        # Not one JSON document (e.g. back-to-back JSON objects): the stream decoder reads it.
-        return OpenStream(None, headers, content=content)
+# --------------------------------------------------------------------------- transports
 
 
 class SyncTransport:
-    """Sends requests through one reused ``httpx.Client``, with retries."""
+    """Sends requests through one reused ``httpx.Client``, with retries and limits."""
 
     def __init__(self, config: ClientConfig, http_client: httpx.Client | None = None) -> None:
+        from opensearch_llm._transport_httpx import HttpxSender
+
         self.config = config
-        self._owns_client = http_client is None
-        self.http_client = http_client or httpx.Client(limits=httpx.Limits(**DEFAULT_POOL_LIMITS))
+        self.sender: Sender = HttpxSender(config, http_client)
         self._headers = request_headers(config)
 
     def __repr__(self) -> str:
@@ -226,14 +395,15 @@ class SyncTransport:
         """POST ``body``; the decoded JSON answer and the response headers. Retries."""
         return self._retrying(self._post_once, url, body, headers)
 
-    def open_stream(self, url: str, body: bytes, headers: Headers = None) -> OpenStream:
+    def open_stream(
+        self, url: str, body: bytes, headers: Headers = None, *, aggregate: bool = False
+    ) -> OpenStream:
         """POST ``body`` for a stream; retries until the response starts well, never after."""
-        return self._retrying(self._open_once, url, body, headers)
+        return self._retrying(self._open_once, url, body, headers, aggregate)
 
     def close(self) -> None:
-        """Close the httpx client if this transport made it."""
-        if self._owns_client:
-            self.http_client.close()
+        """Close the connection pool if this transport made it."""
+        self.sender.close()
 
     def _retrying(self, attempt: Callable[..., T], *args: Any) -> T:
         # The first attempt runs bare: tenacity costs more than our whole request on a success.
@@ -246,54 +416,42 @@ class SyncTransport:
         return cast(T, _retrier(self.config, asynchronous=False)(replay, *args))
 
     def _post_once(self, url: str, body: bytes, headers: Headers) -> tuple[Any, Mapping[str, str]]:
+        response = self.sender.send(url, body, self._merge(headers), call_limits(self.config))
         try:
-            response = self.http_client.post(
-                url,
-                content=body,
-                headers=self._merge(headers),
-                timeout=_timeouts(self.config, stream=False),
-            )
-        except httpx.HTTPError as error:
-            raise map_httpx_error(error, url) from error
-        return decode_response(
-            response.status_code, response.content, response.headers
-        ), response.headers
+            content = response.read()
+        finally:
+            response.close()
+        return decode_response(response.status, content, response.headers), response.headers
 
-    def _open_once(self, url: str, body: bytes, headers: Headers) -> OpenStream:
-        request = self.http_client.build_request(
-            "POST",
-            url,
-            content=body,
-            headers=self._merge(headers),
-            timeout=_timeouts(self.config, stream=True),
-        )
-        try:
-            response = self.http_client.send(request, stream=True)
-        except httpx.HTTPError as error:
-            raise map_httpx_error(error, url) from error
-        if response.status_code < 400 and _is_event_stream(response):
+    def _open_once(self, url: str, body: bytes, headers: Headers, aggregate: bool) -> OpenStream:
+        limits = stream_limits(self.config, aggregate=aggregate)
+        response = self.sender.send(url, body, self._merge(headers), limits)
+        if response.status < 400 and _is_event_stream(response.headers):
             return OpenStream(response, response.headers)
         try:
             content = response.read()
-        except httpx.HTTPError as error:
-            raise map_httpx_error(error, url) from error
         finally:
             response.close()
-        return buffered_stream(response.status_code, content, response.headers)
+        return buffered_stream(response.status, content, response.headers)
 
     def _merge(self, headers: Headers) -> dict[str, str]:
         return merge_headers(self._headers, headers)
 
 
 class AsyncTransport:
-    """Sends requests through one reused ``httpx.AsyncClient``, with retries."""
+    """Sends requests through aiohttp (or an injected ``httpx.AsyncClient``), with retries."""
 
     def __init__(self, config: ClientConfig, http_client: httpx.AsyncClient | None = None) -> None:
         self.config = config
-        self._owns_client = http_client is None
-        self.http_client = http_client or httpx.AsyncClient(
-            limits=httpx.Limits(**DEFAULT_POOL_LIMITS)
-        )
+        self.sender: AsyncSender
+        if http_client is None:
+            from opensearch_llm._transport_aiohttp import AiohttpSender
+
+            self.sender = AiohttpSender(config)
+        else:
+            from opensearch_llm._transport_httpx import AsyncHttpxSender
+
+            self.sender = AsyncHttpxSender(config, http_client)
         self._headers = request_headers(config)
 
     def __repr__(self) -> str:
@@ -305,14 +463,15 @@ class AsyncTransport:
         """POST ``body``; the decoded JSON answer and the response headers. Retries."""
         return await self._retrying(self._post_once, url, body, headers)
 
-    async def open_stream(self, url: str, body: bytes, headers: Headers = None) -> OpenStream:
+    async def open_stream(
+        self, url: str, body: bytes, headers: Headers = None, *, aggregate: bool = False
+    ) -> OpenStream:
         """POST ``body`` for a stream; retries until the response starts well, never after."""
-        return await self._retrying(self._open_once, url, body, headers)
+        return await self._retrying(self._open_once, url, body, headers, aggregate)
 
     async def aclose(self) -> None:
-        """Close the httpx client if this transport made it."""
-        if self._owns_client:
-            await self.http_client.aclose()
+        """Close the connection pool if this transport made it."""
+        await self.sender.aclose()
 
     async def _retrying(self, attempt: Callable[..., Awaitable[T]], *args: Any) -> T:
         try:
@@ -326,40 +485,25 @@ class AsyncTransport:
     async def _post_once(
         self, url: str, body: bytes, headers: Headers
     ) -> tuple[Any, Mapping[str, str]]:
+        response = await self.sender.send(url, body, self._merge(headers), call_limits(self.config))
         try:
-            response = await self.http_client.post(
-                url,
-                content=body,
-                headers=self._merge(headers),
-                timeout=_timeouts(self.config, stream=False),
-            )
-        except httpx.HTTPError as error:
-            raise map_httpx_error(error, url) from error
-        return decode_response(
-            response.status_code, response.content, response.headers
-        ), response.headers
-
-    async def _open_once(self, url: str, body: bytes, headers: Headers) -> OpenStream:
-        request = self.http_client.build_request(
-            "POST",
-            url,
-            content=body,
-            headers=self._merge(headers),
-            timeout=_timeouts(self.config, stream=True),
-        )
-        try:
-            response = await self.http_client.send(request, stream=True)
-        except httpx.HTTPError as error:
-            raise map_httpx_error(error, url) from error
-        if response.status_code < 400 and _is_event_stream(response):
-            return OpenStream(response, response.headers)
-        try:
-            content = await response.aread()
-        except httpx.HTTPError as error:
-            raise map_httpx_error(error, url) from error
+            content = await response.read()
         finally:
             await response.aclose()
-        return buffered_stream(response.status_code, content, response.headers)
+        return decode_response(response.status, content, response.headers), response.headers
+
+    async def _open_once(
+        self, url: str, body: bytes, headers: Headers, aggregate: bool
+    ) -> OpenStream:
+        limits = stream_limits(self.config, aggregate=aggregate)
+        response = await self.sender.send(url, body, self._merge(headers), limits)
+        if response.status < 400 and _is_event_stream(response.headers):
+            return OpenStream(response, response.headers)
+        try:
+            content = await response.read()
+        finally:
+            await response.aclose()
+        return buffered_stream(response.status, content, response.headers)
 
     def _merge(self, headers: Headers) -> dict[str, str]:
         return merge_headers(self._headers, headers)

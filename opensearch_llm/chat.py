@@ -10,9 +10,11 @@ from typing_extensions import Unpack
 
 from opensearch_llm._config import (
     CHAT_COMPLETIONS_PATH,
+    DEFAULT_MAX_EVENT_BYTES,
     DEFAULT_MAX_RETRIES,
     ClientConfig,
     Timeouts,
+    make_config,
     resolve_api_key,
     resolve_base_url,
 )
@@ -35,31 +37,6 @@ if TYPE_CHECKING:
     from opensearch_llm._transport import OpenStream
 
 
-def make_config(
-    api_key: str | SecretStr | None,
-    base_url: str | None,
-    region: str | None,
-    timeout: float | Timeouts | None,
-    connect_timeout: float | None,
-    stream_idle_timeout: float | None,
-    max_retries: int,
-    default_headers: Mapping[str, str] | None,
-) -> ClientConfig:
-    """A ``ClientConfig`` from a client's arguments and the environment."""
-    if isinstance(timeout, Timeouts):
-        timeouts = timeout
-    else:
-        given = {"read": timeout, "connect": connect_timeout, "stream_idle": stream_idle_timeout}
-        timeouts = Timeouts(**{k: v for k, v in given.items() if v is not None})
-    return ClientConfig(
-        api_key=resolve_api_key(api_key),
-        base_url=resolve_base_url(base_url, region),
-        timeouts=timeouts,
-        max_retries=max_retries,
-        default_headers=dict(default_headers or {}),
-    )
-
-
 def _completion(answer: Any, headers: Mapping[str, str]) -> ChatCompletion:
     if completion_problem(answer) is not None:
         raise ResponseDecodeError(f"the answer is not a chat.completion: {str(answer)[:200]}")
@@ -78,18 +55,25 @@ class _ChatClientBase:
         timeout: float | Timeouts | None = None,
         connect_timeout: float | None = None,
         stream_idle_timeout: float | None = None,
+        stream_timeout: float | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
         default_headers: Mapping[str, str] | None = None,
+        max_response_bytes: int | None = None,
+        max_event_bytes: int | None = None,
+        max_connections: int | None = None,
     ) -> None:
         self._config = make_config(
-            api_key,
-            base_url,
-            region,
-            timeout,
-            connect_timeout,
-            stream_idle_timeout,
-            max_retries,
-            default_headers,
+            resolve_api_key(api_key),
+            resolve_base_url(base_url, region),
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            stream_idle_timeout=stream_idle_timeout,
+            stream_timeout=stream_timeout,
+            max_retries=max_retries,
+            default_headers=default_headers,
+            max_response_bytes=max_response_bytes,
+            max_event_bytes=max_event_bytes,
+            max_connections=max_connections,
         )
         self._url = self._config.base_url + CHAT_COMPLETIONS_PATH
 
@@ -146,11 +130,16 @@ class ChatClient(_ChatClientBase, SyncClient):
 
     def _stream(self, request: ChatRequest) -> ChatStream:
         body = encode_json(request.payload)
-        return ChatStream(lambda: self._transport.open_stream(self._url, body, request.headers))
+        return ChatStream(
+            lambda: self._transport.open_stream(
+                self._url, body, request.headers, aggregate=request.aggregate
+            ),
+            self._config.max_event_bytes,
+        )
 
 
 class AsyncChatClient(_ChatClientBase, AsyncClient):
-    """Chat completions, asynchronous; one pooled ``httpx.AsyncClient`` per instance.
+    """Chat completions, asynchronous; one aiohttp connection pool per instance (per event loop).
 
     Example::
 
@@ -193,7 +182,10 @@ class AsyncChatClient(_ChatClientBase, AsyncClient):
     def _stream(self, request: ChatRequest) -> AsyncChatStream:
         body = encode_json(request.payload)
         return AsyncChatStream(
-            lambda: self._transport.open_stream(self._url, body, request.headers)
+            lambda: self._transport.open_stream(
+                self._url, body, request.headers, aggregate=request.aggregate
+            ),
+            self._config.max_event_bytes,
         )
 
 
@@ -204,8 +196,10 @@ class ChatStream(SyncStream[ChatCompletionChunk, ChatCompletion]):
     ``StreamError`` whose ``partial`` is that completion.
     """
 
-    def __init__(self, opener: Callable[[], OpenStream]) -> None:
-        super().__init__(opener, ChatChunkDecoder())
+    def __init__(
+        self, opener: Callable[[], OpenStream], max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    ) -> None:
+        super().__init__(opener, ChatChunkDecoder(max_event_bytes=max_event_bytes))
 
     def completion(self) -> ChatCompletion:
         """The ``chat.completion`` of everything received so far (the whole one at the end)."""
@@ -215,8 +209,12 @@ class ChatStream(SyncStream[ChatCompletionChunk, ChatCompletion]):
 class AsyncChatStream(AsyncStream[ChatCompletionChunk, ChatCompletion]):
     """A streamed completion: ``async for`` its chunks; ``async with`` closes it surely."""
 
-    def __init__(self, opener: Callable[[], Coroutine[Any, Any, OpenStream]]) -> None:
-        super().__init__(opener, ChatChunkDecoder())
+    def __init__(
+        self,
+        opener: Callable[[], Coroutine[Any, Any, OpenStream]],
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    ) -> None:
+        super().__init__(opener, ChatChunkDecoder(max_event_bytes=max_event_bytes))
 
     def completion(self) -> ChatCompletion:
         """The ``chat.completion`` of everything received so far (the whole one at the end)."""

@@ -17,10 +17,12 @@ from pydantic import SecretStr
 from typing_extensions import Unpack
 
 from opensearch_llm._config import (
+    DEFAULT_MAX_EVENT_BYTES,
     DEFAULT_MAX_RETRIES,
     KNOWLEDGE_HOST_ENV_VAR,
     ClientConfig,
     Timeouts,
+    make_config,
     resolve_api_key,
 )
 from opensearch_llm._errors import RequestValidationError
@@ -40,7 +42,6 @@ from opensearch_llm._knowledge import (
 )
 from opensearch_llm._shell import AsyncClient, AsyncStream, SyncClient, SyncStream
 from opensearch_llm._wire import encode_json
-from opensearch_llm.chat import make_config
 
 if TYPE_CHECKING:
     import httpx
@@ -95,8 +96,12 @@ class _KnowledgeClientBase:
         timeout: float | Timeouts | None = None,
         connect_timeout: float | None = None,
         stream_idle_timeout: float | None = None,
+        stream_timeout: float | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
         default_headers: Mapping[str, str] | None = None,
+        max_response_bytes: int | None = None,
+        max_event_bytes: int | None = None,
+        max_connections: int | None = None,
         auth: KnowledgeAuth = "bearer",
     ) -> None:
         self._app = resolve_app(app)
@@ -105,12 +110,15 @@ class _KnowledgeClientBase:
         self._config = make_config(
             key,
             resolve_host(host),
-            None,
-            timeout,
-            connect_timeout,
-            stream_idle_timeout,
-            max_retries,
-            default_headers,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            stream_idle_timeout=stream_idle_timeout,
+            stream_timeout=stream_timeout,
+            max_retries=max_retries,
+            default_headers=default_headers,
+            max_response_bytes=max_response_bytes,
+            max_event_bytes=max_event_bytes,
+            max_connections=max_connections,
         )
         self._url = knowledge_url(self._config.base_url, self._app)
 
@@ -210,12 +218,14 @@ class KnowledgeClient(_KnowledgeClientBase, SyncClient):
         """A stream of the answer's new text; validated now, sent when entered or iterated."""
         request, body, headers = self._prepare(question, content, params, stream=True)
         return KnowledgeStream(
-            lambda: self._transport.open_stream(self._url, body, headers), request.model
+            lambda: self._transport.open_stream(self._url, body, headers),
+            request.model,
+            self._config.max_event_bytes,
         )
 
 
 class AsyncKnowledgeClient(_KnowledgeClientBase, AsyncClient):
-    """knowledge-llm, asynchronous; one pooled ``httpx.AsyncClient`` per instance.
+    """knowledge-llm, asynchronous; one aiohttp connection pool per instance (per event loop).
 
     Example::
 
@@ -256,7 +266,9 @@ class AsyncKnowledgeClient(_KnowledgeClientBase, AsyncClient):
         """A stream of the answer's new text; validated now, sent when entered or iterated."""
         request, body, headers = self._prepare(question, content, params, stream=True)
         return AsyncKnowledgeStream(
-            lambda: self._transport.open_stream(self._url, body, headers), request.model
+            lambda: self._transport.open_stream(self._url, body, headers),
+            request.model,
+            self._config.max_event_bytes,
         )
 
 
@@ -267,8 +279,15 @@ class KnowledgeStream(SyncStream[str, KnowledgeResult]):
     ``KnowledgeResult`` so far.
     """
 
-    def __init__(self, opener: Callable[[], OpenStream], model: str | None = None) -> None:
-        super().__init__(opener, KnowledgeStreamDecoder(model=model))
+    def __init__(
+        self,
+        opener: Callable[[], OpenStream],
+        model: str | None = None,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    ) -> None:
+        super().__init__(
+            opener, KnowledgeStreamDecoder(model=model, max_event_bytes=max_event_bytes)
+        )
 
     @property
     def text(self) -> str:
@@ -280,9 +299,14 @@ class AsyncKnowledgeStream(AsyncStream[str, KnowledgeResult]):
     """A streamed answer: ``async for`` its new text; ``async with`` closes it surely."""
 
     def __init__(
-        self, opener: Callable[[], Coroutine[Any, Any, OpenStream]], model: str | None = None
+        self,
+        opener: Callable[[], Coroutine[Any, Any, OpenStream]],
+        model: str | None = None,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
     ) -> None:
-        super().__init__(opener, KnowledgeStreamDecoder(model=model))
+        super().__init__(
+            opener, KnowledgeStreamDecoder(model=model, max_event_bytes=max_event_bytes)
+        )
 
     @property
     def text(self) -> str:

@@ -8,8 +8,9 @@ One ASGI 3 application (``Emulator().app``) serves the three dialects of ``api-d
 - ``POST /v3/openapi/apps/{app}/actions/knowledge-llm``: ``{request_id, latency,
   result: {data: [{answer, type: "text"}]}, errors: []}``; any ``app`` name is accepted.
 
-Use it in-process (``emu.transport()``, ``emu.async_transport()``: httpx transports, no sockets)
-or on a real socket (``with serve(emu) as server:``, uvicorn in a background thread)::
+Use it in-process (``emu.transport()``, ``emu.async_transport()``: httpx transports, no sockets;
+an async client given one sends through httpx, not aiohttp) or on a real socket (``with
+serve(emu) as server:``, uvicorn in a background thread, for every client and transport)::
 
     emu = Emulator()
     client = httpx.Client(transport=emu.transport(), base_url="http://emulator.local")
@@ -118,7 +119,8 @@ a successful one. In-process transports honour delays with real sleeps, raise ``
 when the time without bytes exceeds the request's read timeout, and ``httpx.ReadError`` on a reset.
 
 Request log: ``emu.requests`` (``RecordedRequest(method, path, headers, json, body)``, the
-``authorization`` header redacted), ``emu.request_count``, ``emu.reset()``.
+``authorization`` header redacted), ``emu.request_count``, ``emu.connection_count`` (TCP
+connections a served emulator accepted: how well clients reuse them), ``emu.reset()``.
 """
 
 from opensearch_llm.emulator._core import Emulator, RecordedRequest

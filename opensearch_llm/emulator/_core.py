@@ -75,6 +75,7 @@ class Emulator:
         self._app: EmulatorApp | None = None
         self._script: deque[Fault | None] = deque()
         self._count = 0
+        self._connections = 0
         self._random = random.Random(seed)
 
     def reset(self) -> None:
@@ -83,6 +84,7 @@ class Emulator:
             self._log.clear()
             self._script.clear()
             self._count = 0
+            self._connections = 0
             self._random = random.Random(self._seed)
 
     @property
@@ -94,6 +96,16 @@ class Emulator:
     def request_count(self) -> int:
         """How many requests arrived since the last ``reset()``."""
         return self._count
+
+    @property
+    def connection_count(self) -> int:
+        """How many TCP connections a served emulator accepted since the last ``reset()``."""
+        return self._connections
+
+    def connection_opened(self) -> None:
+        """Count one accepted connection (called by the server)."""
+        with self._lock:
+            self._connections += 1
 
     def script_faults(self, faults: Iterable[FaultLike | None]) -> None:
         """Faults for the next requests, one each, in order (``None``: that request succeeds)."""

@@ -62,14 +62,21 @@ def _with_transport(protocol: Any) -> None:
     protocol.app = app
 
 
-def protocol_class(http: str = "auto") -> type[asyncio.Protocol]:
-    """A uvicorn HTTP protocol class (``h11``, ``httptools``, ``auto``) exposing the transport."""
+def protocol_class(emulator: Emulator, http: str = "auto") -> type[asyncio.Protocol]:
+    """A uvicorn HTTP protocol class (``h11``, ``httptools``, ``auto``) exposing the transport.
+
+    Each connection it accepts counts in ``emulator.connection_count``.
+    """
     base = _base_protocol(http)
 
     class EmulatorProtocol(base):  # type: ignore[valid-type,misc]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             _with_transport(self)
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            emulator.connection_opened()
+            super().connection_made(transport)
 
     return EmulatorProtocol
 
@@ -96,7 +103,7 @@ def make_config(
 
     return uvicorn.Config(
         emulator.app,
-        http=protocol_class(http),
+        http=protocol_class(emulator, http),
         ws="none",
         lifespan="off",
         log_level=log_level,

@@ -26,7 +26,9 @@ from opensearch_llm import (
     ResponseDecodeError,
     StreamError,
 )
+from opensearch_llm.emulator import Emulator, serve
 from opensearch_llm.knowledge import AccessKeyCredentials, AsyncKnowledgeClient, KnowledgeClient
+from tests.connections import pool_closed, uses_aiohttp
 
 from .support import APP, HOST, KEY, URL, Caller, body, failure, sse, stream_response
 
@@ -404,14 +406,16 @@ def test_key_and_host_from_environment(cls: Any, monkeypatch: pytest.MonkeyPatch
 
 def test_sync_client_context_manager_closes_its_pool() -> None:
     with KnowledgeClient(KEY, host=HOST, app=APP) as client:
-        pool = client._transport.http_client
-    assert pool.is_closed
+        assert not pool_closed(client)
+    assert pool_closed(client)
 
 
-async def test_async_client_context_manager_closes_its_pool() -> None:
-    async with AsyncKnowledgeClient(KEY, host=HOST, app=APP) as client:
-        pool = client._transport.http_client
-    assert pool.is_closed
+async def test_async_client_context_manager_closes_its_aiohttp_pool(local_sockets: None) -> None:
+    with serve(Emulator()) as server:
+        async with AsyncKnowledgeClient(KEY, host=server.origin, app=APP) as client:
+            await client.answer("q", ["passage"])
+            assert uses_aiohttp(client) and not pool_closed(client)
+        assert pool_closed(client)
 
 
 class _HangingBody(httpx.AsyncByteStream):

@@ -31,12 +31,6 @@ def clear_environment(monkeypatch: pytest.MonkeyPatch, names: Iterable[str]) -> 
         monkeypatch.delenv(name, raising=False)
 
 
-def busy_connections(http_client: HttpClient) -> list[Any]:
-    """Connections checked out of the pool (an idle keep-alive connection is not a leak)."""
-    pool = http_client._transport._pool  # type: ignore[union-attr]
-    return [c for c in pool.connections if not (c.is_idle() or c.is_closed())]
-
-
 def fast_backoff(client: Any) -> Any:
     """A core client whose retries wait milliseconds (the retry policy itself is unchanged)."""
     transport = client._transport

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import httpx
 from langchain_core.exceptions import ModelError
 from langchain_core.messages import BaseMessageChunk
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse
@@ -37,6 +36,7 @@ from opensearch_llm import (
     StreamError,
 )
 from opensearch_llm.emulator import EmulatorServer
+from tests.connections import busy_connections
 from tests.reliability.support import (
     APP,
     CHAT_ANSWER,
@@ -127,10 +127,9 @@ class Surface:
         """Make the core client now and make its retries fast."""
         fast_backoff(self.core_client())
 
-    def http_client(self) -> httpx.Client | httpx.AsyncClient:
-        """The httpx client (and its pool) the object sends through."""
-        client: httpx.Client | httpx.AsyncClient = self.core_client()._transport.http_client
-        return client
+    def busy_connections(self) -> list[Any]:
+        """Connections checked out of the pool the object sends through."""
+        return busy_connections(self.core_client())
 
     async def run(self, sink: list[str]) -> Result:
         """``stream`` or ``call``, as this instance was made for."""

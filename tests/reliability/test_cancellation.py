@@ -17,7 +17,6 @@ import pytest
 
 from opensearch_llm.emulator import Emulator, EmulatorServer, Fault
 from tests.reliability.matrix import PATHS
-from tests.reliability.support import busy_connections
 from tests.reliability.surfaces import Settings, Surface, open_surface
 
 #: The emulator stalls after this many frames, for longer than any test waits.
@@ -39,7 +38,7 @@ async def _opened(key: str, server: EmulatorServer, mode: str, emulator: Emulato
 async def _released(surface: Surface) -> bool:
     """Whether the pool has no busy connection, within ``RELEASE_WITHIN`` (the loop runs)."""
     deadline = time.monotonic() + RELEASE_WITHIN
-    while busy_connections(surface.http_client()):
+    while surface.busy_connections():
         if time.monotonic() > deadline:
             return False
         gc.collect()
@@ -57,11 +56,11 @@ async def test_break_out_of_a_sync_stream(
         busy_before: list[Any] = []
         for count, _ in enumerate(pieces, start=1):
             if count == TAKEN:
-                busy_before = busy_connections(surface.http_client())
+                busy_before = surface.busy_connections()
                 break
         del pieces
         assert len(busy_before) == 1, "the stream was not open when the caller broke out"
-        assert busy_connections(surface.http_client()) == []
+        assert surface.busy_connections() == []
         assert emulator.request_count == 1
     finally:
         await surface.close()
@@ -80,7 +79,7 @@ async def _cancel(surface: Surface, pieces: Any) -> None:
     taken = asyncio.Event()
     task = asyncio.ensure_future(_take(pieces, TAKEN, taken))
     await asyncio.wait_for(taken.wait(), timeout=5)
-    assert len(busy_connections(surface.http_client())) == 1, "the stream was not open"
+    assert len(surface.busy_connections()) == 1, "the stream was not open"
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -90,7 +89,7 @@ async def _abandon(surface: Surface, pieces: Any) -> None:
     iterator = pieces.__aiter__()
     for _ in range(TAKEN):
         await iterator.__anext__()
-    assert len(busy_connections(surface.http_client())) == 1, "the stream was not open"
+    assert len(surface.busy_connections()) == 1, "the stream was not open"
     del iterator, pieces  # neither exhausted nor closed: the event loop finalizes it
 
 

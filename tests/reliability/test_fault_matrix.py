@@ -28,7 +28,6 @@ from tests.reliability.matrix import (
     paths_for,
     render_matrix,
 )
-from tests.reliability.support import busy_connections
 from tests.reliability.surfaces import SURFACES, Result, Settings, Surface, open_surface
 
 #: Seconds any case may take beyond the timeouts it waits for (2 busy cores, generous).
@@ -123,7 +122,7 @@ async def test_fault(case: Case, server: EmulatorServer, emulator: Emulator) -> 
         assert elapsed < case.deadline, f"took {elapsed:.2f}s"
         if case.one_off and case.row.retry_after:
             assert elapsed >= case.row.retry_after, "Retry-After was not honoured"
-        assert busy_connections(surface.http_client()) == []
+        assert surface.busy_connections() == []
     finally:
         await surface.close()
 

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from opensearch_llm import AsyncChatClient
+from tests.connections import busy_connections
 from tests.reliability.load_server import LoadServer, load_server
 from tests.reliability.support import (
     CHAT_ANSWER,
@@ -35,7 +35,6 @@ from tests.reliability.support import (
     KEY,
     LOAD_FIGURES,
     QUESTION,
-    busy_connections,
     fast_backoff,
     memory_kib,
 )
@@ -161,7 +160,7 @@ async def test_10000_calls_at_concurrency_256(clean_server: LoadServer) -> None:
         _record(f"calls x{WARM_UP_CALLS}", small)
         _record(f"calls x{CALLS}", large)
         assert small.errors == [] and large.errors == []
-        assert busy_connections(client._transport.http_client) == []
+        assert busy_connections(client) == []
     growth = large.rss_mib - small.rss_mib
     LOAD_FIGURES["RSS growth, 1,000 -> 10,000 calls"] = f"{growth:+.1f} MiB"
     assert growth < RSS_GROWTH_LIMIT_MIB
@@ -170,15 +169,11 @@ async def test_10000_calls_at_concurrency_256(clean_server: LoadServer) -> None:
 
 async def test_1000_concurrent_streams(clean_server: LoadServer) -> None:
     # The default pool holds 256 connections; 1,000 streams open at once need 1,000.
-    limits = httpx.Limits(max_connections=STREAMS, max_keepalive_connections=64)
-    async with (
-        httpx.AsyncClient(limits=limits) as http_client,
-        _client(clean_server, max_retries=0, http_client=http_client) as client,
-    ):
+    async with _client(clean_server, max_retries=0, max_connections=STREAMS) as client:
         run = await _measured(STREAMS, lambda: _streams(client, STREAMS))
         _record(f"concurrent streams x{STREAMS}", run)
         assert run.errors == []
-        assert busy_connections(http_client) == []
+        assert busy_connections(client) == []
 
 
 class _Retries(logging.Handler):
@@ -196,17 +191,12 @@ async def test_every_call_succeeds_through_10_percent_of_503(faulty_server: Load
     level = logger.level
     logger.setLevel(logging.INFO)
     logger.addHandler(retries)
-    limits = httpx.Limits(
-        max_connections=max(FAULTY_STREAMS, CONCURRENCY), max_keepalive_connections=64
-    )
+    connections = max(FAULTY_STREAMS, CONCURRENCY)
     try:
-        async with (
-            httpx.AsyncClient(limits=limits) as http_client,
-            _client(faulty_server, max_retries=8, http_client=http_client) as client,
-        ):
+        async with _client(faulty_server, max_retries=8, max_connections=connections) as client:
             calls = await _measured(FAULTY_CALLS, lambda: _calls(client, FAULTY_CALLS))
             streams = await _measured(FAULTY_STREAMS, lambda: _streams(client, FAULTY_STREAMS))
-            assert busy_connections(http_client) == []
+            assert busy_connections(client) == []
     finally:
         logger.removeHandler(retries)
         logger.setLevel(level)

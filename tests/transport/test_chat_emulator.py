@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
 
 from opensearch_llm import (
@@ -24,6 +23,7 @@ from opensearch_llm import (
     StreamError,
 )
 from opensearch_llm.emulator import Emulator, EmulatorServer, serve
+from tests.connections import busy_connections
 
 pytestmark = pytest.mark.asyncio
 
@@ -55,12 +55,6 @@ def emulator() -> Emulator:
 def server(emulator: Emulator) -> Iterator[EmulatorServer]:
     with serve(emulator) as running:
         yield running
-
-
-def busy_connections(http_client: httpx.Client | httpx.AsyncClient) -> list[Any]:
-    """Connections checked out of the pool (an idle keep-alive connection is not a leak)."""
-    pool = http_client._transport._pool  # type: ignore[union-attr]
-    return [c for c in pool.connections if not (c.is_idle() or c.is_closed())]
 
 
 @dataclass
@@ -117,7 +111,7 @@ class Live:
         return stream
 
     def assert_no_busy_connection(self, client: Any) -> None:
-        assert busy_connections(client._transport.http_client) == []
+        assert busy_connections(client) == []
 
 
 def _fast_backoff(config: Any) -> Any:

@@ -289,10 +289,11 @@ async def test_every_error_path_closes_its_response(caller: Caller) -> None:
             httpx.Response(
                 503, headers={"retry-after": "0"}, stream=Body([b'{"error": {"message": "busy"}}'])
             )
-        ]
-        * 3,
+            for _ in range(3)
+        ],
     ):
         caller.script.bodies.clear()
+        caller.script.requests.clear()  # each case's steps are answered from its first
         with pytest.raises((StreamError, InternalServerError)):
             await caller.stream(*steps)
         assert caller.script.bodies and caller.script.all_closed()
@@ -393,7 +394,7 @@ async def test_backoff_after_a_bare_first_attempt_grows_from_the_first_retry(
     async def asleep(seconds: float) -> None:
         waits.append(seconds)
 
-    monkeypatch.setattr(_transport, "time", SimpleNamespace(sleep=sleep))
+    monkeypatch.setattr(_transport, "time", SimpleNamespace(sleep=sleep, monotonic=time.monotonic))
     monkeypatch.setattr(_transport, "asyncio", SimpleNamespace(sleep=asleep))
     result = await caller.create(
         error(503), error(503), httpx.Response(200, json=completion("late"))

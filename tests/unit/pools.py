@@ -1,9 +1,10 @@
 """Count the connection pools the core opens and closes, to test the adapters' client reuse.
 
-``count_pools(monkeypatch, sync_transport, async_transport)`` makes every ``httpx.Client`` /
-``httpx.AsyncClient`` created afterwards (the pools a core client makes when no httpx client
-is injected) send through the given transports, and records them, so a test observes how
-many pools an adapter opened and closed without looking at its private attributes.
+``count_pools(monkeypatch, sync_transport, async_transport)`` makes every ``httpx.Client`` (the
+pool of a sync core client, when no httpx client is injected) send through ``sync_transport``,
+and every pool an async core client makes for itself (an aiohttp session by default) an
+``httpx.AsyncClient`` on ``async_transport``, and records them, so a test observes how many
+pools an adapter opened and closed, in-process, without looking at its private attributes.
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ from typing import Any
 import httpx
 import pytest
 
+from opensearch_llm import _transport_aiohttp
+from opensearch_llm._config import ClientConfig
+from opensearch_llm._transport_httpx import AsyncHttpxSender
+
 
 @dataclass
 class Pools:
-    """The httpx clients made while counting, sync and async."""
+    """The pools made while counting: httpx clients (sync) and async clients' own pools."""
 
     sync: list[httpx.Client] = field(default_factory=list)
     async_: list[httpx.AsyncClient] = field(default_factory=list)
@@ -38,21 +43,27 @@ def count_pools(
     sync_transport: httpx.BaseTransport,
     async_transport: httpx.AsyncBaseTransport,
 ) -> Pools:
-    """Record every httpx client made from now on (they send through the given transports)."""
+    """Record every pool made from now on (they send through the given transports)."""
     pools = Pools()
-    real_init, real_async_init = httpx.Client.__init__, httpx.AsyncClient.__init__
+    real_init = httpx.Client.__init__
 
     def counted_init(client: httpx.Client, **kwargs: Any) -> None:
         kwargs.setdefault("transport", sync_transport)
         real_init(client, **kwargs)
         pools.sync.append(client)
 
-    def counted_async_init(client: httpx.AsyncClient, **kwargs: Any) -> None:
-        kwargs.setdefault("transport", async_transport)
-        real_async_init(client, **kwargs)
-        pools.async_.append(client)
+    class CountedAsyncSender(AsyncHttpxSender):
+        """Stands in for the aiohttp sender: its own pool, closed with the client."""
 
-    # The classes stay httpx's own (isinstance checks hold); only their construction is counted.
+        def __init__(self, config: ClientConfig) -> None:
+            super().__init__(config, httpx.AsyncClient(transport=async_transport))
+            pools.async_.append(self.http_client)
+
+        async def aclose(self) -> None:
+            await self.http_client.aclose()
+
+    # httpx.Client stays httpx's own class (isinstance checks hold); only its construction is
+    # counted.
     monkeypatch.setattr(httpx.Client, "__init__", counted_init)
-    monkeypatch.setattr(httpx.AsyncClient, "__init__", counted_async_init)
+    monkeypatch.setattr(_transport_aiohttp, "AiohttpSender", CountedAsyncSender)
     return pools

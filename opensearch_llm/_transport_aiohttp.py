@@ -1,0 +1,193 @@
+"""The aiohttp sender: the default of async clients (httpx's async pool is CPU-bound under load).
+
+aiohttp's exceptions are mapped to ours here, in one place. The session is made on the first
+request, in the running event loop (aiohttp's pools belong to one loop); a client used from a
+new loop after its first loop ended gets a new session. TLS verifies against certifi's bundle,
+as httpx does, unless ``SSL_CERT_FILE`` or ``SSL_CERT_DIR`` names another; the proxy comes
+from the environment (``HTTPS_PROXY``, ``NO_PROXY``...), read once per session. A session
+that is dropped without ``aclose()`` has its connections closed when the sender is collected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import ssl
+import urllib.request
+import weakref
+from collections.abc import AsyncIterator, Mapping
+
+import aiohttp
+
+from opensearch_llm._config import ClientConfig
+from opensearch_llm._errors import APIConnectionError, APITimeoutError
+from opensearch_llm._transport import Limits, acapped_join, declared_too_large, too_large
+
+logger = logging.getLogger("opensearch_llm")
+
+_TIMEOUT_KINDS: tuple[tuple[type[BaseException], str], ...] = (
+    (aiohttp.ConnectionTimeoutError, "connecting"),
+    (aiohttp.SocketTimeoutError, "waiting for data"),
+    (aiohttp.ServerTimeoutError, "waiting for data"),
+)
+
+
+def map_aiohttp_error(
+    error: BaseException, limits: Limits | None = None, url: str = ""
+) -> APIConnectionError:
+    """Our typed error for an aiohttp exception or a timeout (never includes the headers)."""
+    where = f" to {url}" if url else ""
+    if isinstance(error, asyncio.TimeoutError):
+        kind = next((text for cls, text in _TIMEOUT_KINDS if isinstance(error, cls)), None)
+        if kind is None and limits is not None and limits.total is not None:
+            return APITimeoutError(
+                f"The response{where} took longer than {limits.total_setting}="
+                f"{limits.total:g}s; raise {limits.total_setting} or retry later."
+            )
+        return APITimeoutError(
+            f"Timed out {kind or 'waiting'}{where}; raise the timeout or retry later."
+        )
+    detail = str(error) or type(error).__name__
+    return APIConnectionError(
+        f"Connection failed{where}: {detail}. Check the base_url and the network."
+    )
+
+
+_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
+
+
+@functools.lru_cache(maxsize=1)
+def _ssl_context() -> ssl.SSLContext:
+    # Loading a CA bundle takes tens of milliseconds: once per process, not per client.
+    if os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR"):
+        return ssl.create_default_context()
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+def _env_proxy(url: str) -> str | None:
+    scheme = url.split("://", 1)[0]
+    host = url.split("://", 1)[1].split("/", 1)[0]
+    if urllib.request.proxy_bypass(host):
+        return None
+    return urllib.request.getproxies().get(scheme)
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(limits: Limits) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=limits.total, connect=limits.connect, sock_read=limits.read)
+
+
+class AiohttpBody:
+    """An aiohttp response: its body read within the size limit (the deadline is aiohttp's)."""
+
+    def __init__(self, response: aiohttp.ClientResponse, limits: Limits) -> None:
+        self.response = response
+        self.status = response.status
+        self.headers: Mapping[str, str] = response.headers
+        self._limits = limits
+
+    async def pieces(self) -> AsyncIterator[bytes]:
+        """The decoded body as it arrives; our errors for aiohttp's."""
+        content = self.response.content
+        try:
+            while True:
+                piece = await content.readany()
+                if not piece:
+                    return
+                yield piece
+        except _ERRORS as error:
+            raise map_aiohttp_error(error, self._limits) from error
+
+    async def read(self) -> bytes:
+        """The whole body, at most ``max_response_bytes``."""
+        limit = self._limits.max_bytes
+        if declared_too_large(self.headers, limit):
+            raise too_large(self.status, limit)
+        if self.headers.get("content-length") and not self.headers.get("content-encoding"):
+            try:  # the length is known and within the limit: one read
+                return await self.response.read()
+            except _ERRORS as error:
+                raise map_aiohttp_error(error, self._limits) from error
+        return await acapped_join(self.pieces(), self.status, limit)
+
+    async def aclose(self) -> None:
+        """Back to the pool if read to its end (aiohttp released it then), else closed."""
+        self.response.close()
+
+
+class AiohttpSender:
+    """Sends through one ``aiohttp.ClientSession`` per event loop, made on first use."""
+
+    def __init__(self, config: ClientConfig) -> None:
+        self._proxy = _env_proxy(config.base_url)
+        self._max_connections = config.max_connections
+        self.session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._finalizer: weakref.finalize | None = None  # type: ignore[type-arg]
+
+    async def send(
+        self, url: str, body: bytes, headers: dict[str, str], limits: Limits
+    ) -> AiohttpBody:
+        """The response once its head has arrived."""
+        session = self._session()
+        try:
+            response = await session.post(
+                url,
+                data=body,
+                headers=headers,
+                timeout=_client_timeout(limits),
+                proxy=self._proxy,
+                allow_redirects=False,
+            )
+        except _ERRORS as error:
+            raise map_aiohttp_error(error, limits, url) from error
+        return AiohttpBody(response, limits)
+
+    async def aclose(self) -> None:
+        """Close the session and its connections."""
+        session, self.session, self._loop = self.session, None, None
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        if session is not None and not session.closed:
+            await session.close()
+
+    def _session(self) -> aiohttp.ClientSession:
+        session, loop = self.session, asyncio.get_running_loop()
+        if session is not None and self._loop is loop:
+            return session
+        if self._finalizer is not None:
+            self._finalizer()  # another loop's session: its connections cannot serve this one
+        return self._new_session(loop)
+
+    def _new_session(self, loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=self._max_connections, limit_per_host=0, ssl=_ssl_context()
+        )
+        session = aiohttp.ClientSession(
+            connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar()
+        )
+        self.session, self._loop = session, loop
+        self._finalizer = weakref.finalize(self, _abandon, session, loop)
+        return session
+
+
+def _abandon(session: aiohttp.ClientSession, loop: asyncio.AbstractEventLoop) -> None:
+    """Close a session's connections without awaiting (its owner is gone, or its loop ended)."""
+    connector = session.connector
+    if connector is None or connector.closed:
+        return
+    if loop.is_closed():
+        connector._close()  # only marks it closed: the loop's sockets are gone already
+        return
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        connector._close()
+    else:  # collected in another thread: close on the loop's own thread
+        loop.call_soon_threadsafe(connector._close)
