@@ -201,7 +201,11 @@ def make_config(
         timeouts=timeouts,
         max_retries=max_retries,
         default_headers=dict(default_headers or {}),
-        max_response_bytes=max_response_bytes or DEFAULT_MAX_RESPONSE_BYTES,
-        max_event_bytes=max_event_bytes or DEFAULT_MAX_EVENT_BYTES,
-        max_connections=max_connections or DEFAULT_MAX_CONNECTIONS,
+        max_response_bytes=_or_default(max_response_bytes, DEFAULT_MAX_RESPONSE_BYTES),
+        max_event_bytes=_or_default(max_event_bytes, DEFAULT_MAX_EVENT_BYTES),
+        max_connections=_or_default(max_connections, DEFAULT_MAX_CONNECTIONS),
     )
+
+
+def _or_default(value: int | None, default: int) -> int:
+    return default if value is None else value

@@ -110,7 +110,9 @@ connection is reset before any response), ``reset-mid-stream`` (after ``after`` 
 a non-streamed body), ``stall`` (likewise, then nothing for ``delay`` seconds, default 10, then a
 reset), ``error-frame`` (after ``after`` frames a ``data: {"error": ...}`` frame in the dialect's
 error shape ends the stream; non-streamed: as ``error-200``), ``no-done`` (no ``data: [DONE]``),
-``slow-first-byte`` (the head waits ``delay`` seconds, default 1), ``malformed-json`` (a broken
+``slow-first-byte`` (the head waits ``delay`` seconds, default 1), ``trickle`` (every
+frame, or every byte of a non-streamed body, ``delay`` seconds after the one before, default
+0.1: a server that never stops sending yet never finishes), ``malformed-json`` (a broken
 frame after ``after`` frames; non-streamed: half a JSON body), ``content-filter`` (half the
 content, ``finish_reason: "content_filter"``; knowledge-llm: blocked), ``knowledge-cumulative``
 (each knowledge-llm frame carries the whole answer so far), ``sse-no-space`` (``data:{...}``).

@@ -30,7 +30,7 @@ PARAM_HEADERS = {
     "x-emulator-retry-after": "retry_after",
     "x-emulator-status": "status",
 }
-DEFAULT_DELAYS = {"slow-first-byte": 1.0, "stall": 10.0}
+DEFAULT_DELAYS = {"slow-first-byte": 1.0, "stall": 10.0, "trickle": 0.1}
 
 
 class FaultError(ValueError):
@@ -225,6 +225,19 @@ def _no_space(exchange: Exchange, fault: Fault, response: EmuResponse) -> EmuRes
     return replace(response, body=body)
 
 
+def _trickle(exchange: Exchange, fault: Fault, response: EmuResponse) -> EmuResponse:
+    """Every frame (a non-streamed body: every byte) ``delay`` seconds after the one before."""
+    pieces: list[Piece] = []
+    for piece in response.body:
+        if not isinstance(piece, bytes):
+            pieces.append(piece)
+            continue
+        parts = [piece] if response.streamed else [piece[i : i + 1] for i in range(len(piece))]
+        for part in parts:
+            pieces += [Delay(fault.seconds), part]
+    return replace(response, body=pieces)
+
+
 def _unchanged(exchange: Exchange, fault: Fault, response: EmuResponse) -> EmuResponse:
     return response
 
@@ -263,6 +276,7 @@ FAULTS: dict[str, FaultHandler] = {
     "no-done": _on_success(_no_done),
     "slow-first-byte": _slow_first_byte,
     "stall": _on_success(_stall),
+    "trickle": _on_success(_trickle),
     "malformed-json": _on_success(_malformed),
     "content-filter": _on_success(_unchanged, ReplyOptions(content_filter=True)),
     "knowledge-cumulative": _on_success(_unchanged, ReplyOptions(cumulative=True)),

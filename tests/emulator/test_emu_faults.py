@@ -178,6 +178,18 @@ async def test_stalled_stream_hits_the_read_timeout(call: Caller) -> None:
     assert time.perf_counter() - started < 1.5
 
 
+async def test_trickle_paces_every_frame_and_every_byte(call: Caller) -> None:
+    started = time.perf_counter()
+    streamed = await call(STREAM, headers=fault("trickle", delay=0.02))
+    frames = len(streamed.data())
+    assert streamed.error is None and frames >= 4
+    assert time.perf_counter() - started >= 0.02 * frames
+    started = time.perf_counter()
+    whole = await call(ask(), headers=fault("trickle", delay=0.001))
+    assert whole.error is None and whole.json()["choices"][0]["message"]["content"]
+    assert time.perf_counter() - started >= 0.001 * len(whole.body)
+
+
 async def test_malformed_json_frame(call: Caller) -> None:
     result = await call(STREAM, headers=fault("malformed-json", after=1))
     data = result.data()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,22 +91,28 @@ class Live:
         client: Any,
         received: list[Any] | None = None,
         stop_after: int | None = None,
+        stop_when: Callable[[Any], bool] | None = None,
         **params: Any,
     ) -> Any:
         params.setdefault("model", "qwen-plus")
         params.setdefault("messages", ASK)
         sink = received if received is not None else []
+
+        def enough(chunk: Any) -> bool:
+            sink.append(chunk)
+            return (stop_after is not None and len(sink) >= stop_after) or bool(
+                stop_when and stop_when(chunk)
+            )
+
         if self.mode == "sync":
             with client.stream(**params) as stream:
                 for chunk in stream:
-                    sink.append(chunk)
-                    if stop_after is not None and len(sink) >= stop_after:
+                    if enough(chunk):
                         break
             return stream
         async with client.stream(**params) as stream:
             async for chunk in stream:
-                sink.append(chunk)
-                if stop_after is not None and len(sink) >= stop_after:
+                if enough(chunk):
                     break
         return stream
 
@@ -284,3 +290,53 @@ async def test_early_break_and_retries_leave_no_busy_connection(live: Live) -> N
     live.assert_no_busy_connection(client)
     # the pool still works after all that
     assert (await live.create(client))["choices"]
+
+
+# --------------------------------------------------------------------------- connection reuse
+
+
+async def test_five_streams_then_five_calls_use_one_connection(live: Live) -> None:
+    client = live.client()
+    for _ in range(5):
+        assert (await live.stream(client)).completion()["usage"]
+    for _ in range(5):
+        await live.create(client)
+    assert live.emulator.connection_count == 1
+    live.assert_no_busy_connection(client)
+
+
+async def test_a_stream_left_once_the_answer_finished_keeps_its_connection(live: Live) -> None:
+    # The caller stops at the chunk with finish_reason: usage and [DONE] are still to come.
+    client = live.client()
+    for _ in range(3):
+        stream = await live.stream(
+            client, stop_when=lambda c: bool(c["choices"] and c["choices"][0]["finish_reason"])
+        )
+        assert stream.completion()["choices"][0]["finish_reason"] == "stop"
+    await live.create(client)
+    assert live.emulator.connection_count == 1
+
+
+async def test_a_stream_abandoned_half_way_closes_its_connection(live: Live) -> None:
+    # Trickled, so that the rest of the stream is still on its way when the caller leaves.
+    client = live.client()
+    trickle = {"X-Emulator-Fault": "trickle", "X-Emulator-Delay": "0.05"}
+    await live.stream(client, stop_after=2, extra_headers=trickle)
+    await live.create(client)
+    assert live.emulator.connection_count == 2
+    live.assert_no_busy_connection(client)
+
+
+async def test_thinking_model_streamed_for_create_honours_the_timeout(live: Live) -> None:
+    # qwq-plus only streams: create() streams and aggregates; timeout bounds the whole.
+    client = live.client(timeout=0.5, stream_idle_timeout=5, max_retries=0)
+    start = time.monotonic()
+    with pytest.raises((APITimeoutError, StreamError)) as info:
+        await live.create(
+            client,
+            model="qwq-plus",
+            extra_headers={"X-Emulator-Fault": "trickle", "X-Emulator-Delay": "0.05"},
+        )
+    assert time.monotonic() - start < 3
+    assert "timeout=0.5s" in str(info.value)
+    live.assert_no_busy_connection(client)
