@@ -114,9 +114,11 @@ def test_tls_trusts_ssl_cert_file_when_it_is_set(
 ) -> None:
     import certifi
 
+    from pathlib import Path
+
+    first = Path(certifi.where()).read_text(encoding="ascii").split("-----END")[0]
     bundle = tmp_path / "ca.pem"
-    bundle.write_text(open(certifi.where(), encoding="ascii").read().split("-----END")[0])
-    bundle.write_text(bundle.read_text() + "-----END CERTIFICATE-----\n")
+    bundle.write_text(first + "-----END CERTIFICATE-----\n")
     sender_module._ssl_context.cache_clear()
     try:
         monkeypatch.delenv("SSL_CERT_DIR", raising=False)
