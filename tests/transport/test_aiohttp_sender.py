@@ -112,9 +112,9 @@ def test_the_proxy_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
 def test_tls_trusts_ssl_cert_file_when_it_is_set(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
-    import certifi
-
     from pathlib import Path
+
+    import certifi
 
     first = Path(certifi.where()).read_text(encoding="ascii").split("-----END")[0]
     bundle = tmp_path / "ca.pem"
