@@ -1,4 +1,5 @@
-"""What importing the packages loads: httpx with the first client, tenacity with the first retry.
+"""What importing the packages loads: httpx with the first sync client, aiohttp with the first
+async one, tenacity with the first retry.
 
 Each check runs in a fresh interpreter (this one has imported everything already).
 """
@@ -13,7 +14,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-WATCHED = ("httpx", "tenacity", "langchain_opensearch_llm.retrievers")
+WATCHED = ("httpx", "aiohttp", "tenacity", "langchain_opensearch_llm.retrievers")
 
 
 def loaded_at_marks(code: str) -> list[dict[str, bool]]:
@@ -30,7 +31,7 @@ def loaded_at_marks(code: str) -> list[dict[str, bool]]:
     return list(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def test_importing_the_core_and_the_langchain_adapter_loads_neither_httpx_nor_tenacity() -> None:
+def test_importing_the_core_and_the_langchain_adapter_loads_no_http_library_nor_tenacity() -> None:
     (loaded,) = loaded_at_marks("import opensearch_llm, langchain_opensearch_llm\nmark()")
     assert loaded == dict.fromkeys(WATCHED, False)
 
@@ -48,8 +49,19 @@ def test_the_first_client_loads_httpx_and_a_call_that_succeeds_never_loads_tenac
         "client.create(model='qwen-plus', messages=[{'role': 'user', 'content': 'hi'}])\n"
         "mark()"
     )
-    assert not before["httpx"] and made["httpx"]
+    assert not before["httpx"] and made["httpx"] and not made["aiohttp"]
     assert not called["tenacity"]
+
+
+def test_the_first_async_client_loads_aiohttp_and_not_httpx() -> None:
+    before, made = loaded_at_marks(
+        "from opensearch_llm import AsyncChatClient, AsyncKnowledgeClient\n"
+        "mark()\n"
+        "AsyncChatClient(api_key='sk-test', base_url='http://emulator.local/compatible-mode/v1')\n"
+        "AsyncKnowledgeClient(api_key='sk-test', host='http://emulator.local', app='a')\n"
+        "mark()"
+    )
+    assert not before["aiohttp"] and made["aiohttp"] and not made["httpx"]
 
 
 def test_a_retry_loads_tenacity() -> None:
