@@ -38,6 +38,8 @@ END = "<!-- fault-matrix:end -->"
 MAX_RETRIES = 1
 #: The client's read and stream-idle timeout on rows that exercise timeouts (seconds).
 SHORT_TIMEOUT = 0.15
+#: The timeout of the ``trickle`` row: longer than a frame's wait, shorter than a whole body's.
+TRICKLE_TIMEOUT = 0.4
 #: The ``Retry-After`` the 429 rows send (seconds); a retry must wait at least this long.
 RETRY_AFTER = 0.1
 
@@ -222,6 +224,17 @@ ROWS: tuple[Row, ...] = (
         broken(APITimeoutError),
         timeout=SHORT_TIMEOUT,
         delay=1.0,
+    ),
+    Row(
+        "trickle",
+        "every frame (every byte of a whole body) 0.03 s after the one before; the client "
+        f"waits {TRICKLE_TIMEOUT} s for a whole response (each byte comes well within it)",
+        TIMEOUT,
+        OK,
+        TIMEOUT,
+        OK,
+        timeout=TRICKLE_TIMEOUT,
+        delay=0.03,
     ),
     Row(
         "malformed-json",
