@@ -17,6 +17,7 @@ throttled call, and ``with_retry`` / ``with_fallbacks`` can be keyed on either::
     APITimeoutError                  OpenSearchLLMTimeoutError           ModelTimeoutError
     APIConnectionError               OpenSearchLLMConnectionError        ModelConnectionError
     StreamError                      OpenSearchLLMStreamError            ModelError
+    ResponseTooLargeError            OpenSearchLLMResponseTooLargeError  ModelAPIError
     ResponseDecodeError              OpenSearchLLMResponseDecodeError    ModelAPIError
 
 ``RequestValidationError`` and ``MissingAPIKeyError`` (both ``ValueError``) are raised as they
@@ -56,6 +57,7 @@ from opensearch_llm import (
     PermissionDeniedError,
     RateLimitError,
     ResponseDecodeError,
+    ResponseTooLargeError,
     StreamError,
 )
 
@@ -116,6 +118,10 @@ class OpenSearchLLMResponseDecodeError(ResponseDecodeError, ModelAPIError):
     """The service sent a body that is not the documented JSON."""
 
 
+class OpenSearchLLMResponseTooLargeError(ResponseTooLargeError, ModelAPIError):
+    """A response body, stream line or frame is larger than the client's limit."""
+
+
 # Most specific first: the first core class in an error's MRO that is listed here wins.
 _LANGCHAIN_CLASSES: dict[type[OpenSearchLLMError], type[OpenSearchLLMError]] = {
     ContextWindowExceededError: OpenSearchLLMContextOverflowError,
@@ -130,6 +136,7 @@ _LANGCHAIN_CLASSES: dict[type[OpenSearchLLMError], type[OpenSearchLLMError]] = {
     APITimeoutError: OpenSearchLLMTimeoutError,
     APIConnectionError: OpenSearchLLMConnectionError,
     StreamError: OpenSearchLLMStreamError,
+    ResponseTooLargeError: OpenSearchLLMResponseTooLargeError,
     ResponseDecodeError: OpenSearchLLMResponseDecodeError,
 }
 _RETRYABLE_CAUSES: tuple[type[BaseException], ...] = (
@@ -199,6 +206,7 @@ __all__ = [
     "OpenSearchLLMPermissionDeniedError",
     "OpenSearchLLMRateLimitError",
     "OpenSearchLLMResponseDecodeError",
+    "OpenSearchLLMResponseTooLargeError",
     "OpenSearchLLMServerError",
     "OpenSearchLLMStreamError",
     "OpenSearchLLMTimeoutError",

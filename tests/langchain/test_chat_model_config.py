@@ -44,6 +44,7 @@ def test_public_surface() -> None:
         "OpenSearchLLMPermissionDeniedError",
         "OpenSearchLLMRateLimitError",
         "OpenSearchLLMResponseDecodeError",
+        "OpenSearchLLMResponseTooLargeError",
         "OpenSearchLLMServerError",
         "OpenSearchLLMStreamError",
         "OpenSearchLLMTimeoutError",

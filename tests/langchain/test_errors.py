@@ -35,6 +35,7 @@ from opensearch_llm import (
     RateLimitError,
     RequestValidationError,
     ResponseDecodeError,
+    ResponseTooLargeError,
     StreamError,
 )
 
@@ -57,6 +58,7 @@ CASES = [
     (APIConnectionError("refused"), ModelConnectionError),
     (StreamError("broke", partial={"choices": []}), ModelError),
     (ResponseDecodeError("not json", status=200, body="<html>"), ModelAPIError),
+    (ResponseTooLargeError("a body", limit=10, setting="max_response_bytes"), ModelAPIError),
 ]
 
 
