@@ -149,11 +149,15 @@ class AiohttpSender:
 
     async def aclose(self) -> None:
         """Close the session and its connections."""
-        session, self.session, self._loop = self.session, None, None
-        if self._finalizer is not None:
-            self._finalizer.detach()
-        if session is not None and not session.closed:
+        session, loop, finalizer = self.session, self._loop, self._finalizer
+        self.session = self._loop = self._finalizer = None
+        if session is None or finalizer is None:
+            return
+        if loop is asyncio.get_running_loop():
+            finalizer.detach()
             await session.close()
+        else:
+            finalizer()  # another loop's session cannot be awaited here
 
     def _session(self) -> aiohttp.ClientSession:
         session, loop = self.session, asyncio.get_running_loop()
@@ -181,7 +185,9 @@ def _abandon(session: aiohttp.ClientSession, loop: asyncio.AbstractEventLoop) ->
     if connector is None or connector.closed:
         return
     if loop.is_closed():
-        connector._close()  # only marks it closed: the loop's sockets are gone already
+        # Only marks it closed (no warning at collection): a closed loop cannot close its
+        # sockets any more, the garbage collector does.
+        connector._close()
         return
     try:
         running = asyncio.get_running_loop()
