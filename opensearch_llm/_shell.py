@@ -225,9 +225,8 @@ class SyncClient:
     _transport: SyncTransport
 
     def _connect(self, config: ClientConfig, http_client: httpx.Client | None) -> None:
-        from opensearch_llm._transport import (
-            SyncTransport,  # HTTP libraries load with the first client
-        )
+        # The HTTP library loads with the first client, not with the package.
+        from opensearch_llm._transport import SyncTransport
 
         self._transport = SyncTransport(config, http_client)
 
@@ -248,9 +247,8 @@ class AsyncClient:
     _transport: AsyncTransport
 
     def _connect(self, config: ClientConfig, http_client: httpx.AsyncClient | None) -> None:
-        from opensearch_llm._transport import (
-            AsyncTransport,  # HTTP libraries load with the first client
-        )
+        # The HTTP library loads with the first client, not with the package.
+        from opensearch_llm._transport import AsyncTransport
 
         self._transport = AsyncTransport(config, http_client)
 
