@@ -1,7 +1,8 @@
-"""The clients under test, each behind the same four operations.
+"""The clients under test, each behind the same operations.
 
 ``call()`` is one non-streamed completion (returns the reply text), ``stream()`` yields the text
-delta of each chunk the client hands to its caller, ``acall()`` is ``call()`` on asyncio. Every
+delta of each chunk the client hands to its caller, ``acall()`` and ``astream()`` are the same on
+asyncio (``astream`` is used by the transport suite, ``transport_clients.py``). Every
 client sends the same request to the same server through an ``httpx`` pool of the same size
 (keep-alive reused), with the library's own defaults otherwise (retries included).
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -30,6 +31,8 @@ class BenchClient(Protocol):
     def stream(self) -> Iterator[str]: ...
 
     async def acall(self) -> str: ...
+
+    def astream(self) -> AsyncIterator[str]: ...
 
     def close(self) -> None: ...
 
@@ -112,6 +115,15 @@ class RawHttpx:
         response = await self.aclient.post(self.url, json=self.body, headers=self.headers)
         return str(json.loads(response.content)["choices"][0]["message"]["content"])
 
+    async def astream(self) -> AsyncIterator[str]:
+        async with self.aclient.stream(
+            "POST", self.url, json=self.stream_body, headers=self.headers
+        ) as response:
+            async for line in response.aiter_lines():
+                if line.startswith("data: ") and line != "data: [DONE]":
+                    choices = json.loads(line[6:])["choices"]
+                    yield choices[0]["delta"].get("content") or "" if choices else ""
+
     def close(self) -> None:
         self.client.close()
 
@@ -155,6 +167,17 @@ class OpenAISDK:
         )
         return answer.choices[0].message.content or ""
 
+    async def astream(self) -> AsyncIterator[str]:
+        stream = await self.aclient.chat.completions.create(
+            model=self.model,
+            messages=self.long,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        async with stream:
+            async for chunk in stream:
+                yield chunk.choices[0].delta.content or "" if chunk.choices else ""
+
     def close(self) -> None:
         self.client.close()
 
@@ -192,6 +215,12 @@ class CoreClient:
         answer = await self.aclient.create(model=self.model, messages=self.messages)
         return str(answer["choices"][0]["message"]["content"])
 
+    async def astream(self) -> AsyncIterator[str]:
+        async with self.aclient.stream(model=self.model, messages=self.long) as stream:
+            async for chunk in stream:
+                choices = chunk["choices"]
+                yield choices[0]["delta"].get("content") or "" if choices else ""
+
     def close(self) -> None:
         self.client.close()
         self.http.close()
@@ -224,6 +253,10 @@ class LangChainClient:
 
     async def acall(self) -> str:
         return str((await self.model.ainvoke(self.messages)).content)
+
+    async def astream(self) -> AsyncIterator[str]:
+        async for chunk in self.model.astream(self.long):
+            yield chunk.content
 
     def close(self) -> None:
         self.http.close()
@@ -298,6 +331,10 @@ class LlamaIndexClient:
 
     async def acall(self) -> str:
         return str((await self.llm.achat(self.messages)).message.content)
+
+    async def astream(self) -> AsyncIterator[str]:
+        async for response in await self.llm.astream_chat(self.long):
+            yield response.delta or ""
 
     def close(self) -> None:
         self.http.close()

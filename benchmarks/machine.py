@@ -12,6 +12,7 @@ PACKAGES = (
     "opensearch-llm",
     "httpx",
     "httpcore",
+    "aiohttp",
     "h11",
     "openai",
     "langchain-core",

@@ -1,10 +1,15 @@
-"""Run the benchmarks: ``python -m benchmarks.run [--smoke] [--rounds N] [--out PATH]``.
+"""Run the benchmarks: ``python -m benchmarks.run [--suite S] [--smoke] [--rounds N]``.
 
 Starts the emulator under uvicorn in its own process (pinned to the first CPU), then, round by
 round, runs every measurement of every client in a fresh worker process (pinned to the other
 CPUs), clients interleaved and rotated between rounds. Writes the Markdown report and the raw
 records (JSON). ``--smoke`` is a seconds-long check that everything runs; its figures mean
 nothing. Never asserts on time.
+
+Two suites: ``main`` (per-call and per-chunk overhead against raw httpx: RESULTS.md) and
+``transport`` (throughput at high concurrency against raw aiohttp, time to first chunk through
+a TLS proxy: TRANSPORT.md, ``benchmarks.transport_suite``). ``--suite all`` (the default) runs
+both, main first, each with its own server.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from benchmarks.workload import FULL, SMOKE, Workload
 
 HERE = Path(__file__).resolve().parent
 KINDS = ("calls", "stream", "async")
+SUITES = ("all", "main", "transport")
 #: Fresh processes per client and round that only time the import (differences of tens of ms
 #: between packages that import in seconds need several samples, taken side by side).
 IMPORT_REPEATS = 3
@@ -36,13 +42,30 @@ WORKER_TIMEOUT = 600.0
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--suite",
+        choices=SUITES,
+        default="all",
+        help="main (RESULTS.md), transport (TRANSPORT.md) or all (default)",
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny workload, one round, no files")
-    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 5; smoke 1)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="rounds of each suite (default: main 5, transport 3; smoke 1)",
+    )
     parser.add_argument(
         "--clients", default=None, help="comma-separated client keys (default: all installed)"
     )
     parser.add_argument("--out", type=Path, default=None, help="Markdown report path")
     parser.add_argument("--json", type=Path, default=None, help="raw records path")
+    parser.add_argument(
+        "--transport-out", type=Path, default=None, help="transport Markdown report path"
+    )
+    parser.add_argument(
+        "--transport-json", type=Path, default=None, help="transport raw records path"
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     return parser.parse_args(argv)
 
@@ -50,9 +73,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def select(keys: str | None) -> tuple[list[ClientSpec], list[str]]:
     """The clients to run, and notes on those skipped because a package is missing."""
     if keys is not None:
-        unknown = set(keys.split(",")) - {spec.key for spec in CLIENTS}
+        from benchmarks.transport_clients import TRANSPORT_CLIENTS
+
+        every = [spec.key for spec in CLIENTS]
+        every += [spec.key for spec in TRANSPORT_CLIENTS if spec.key not in every]
+        unknown = set(keys.split(",")) - set(every)
         if unknown:
-            known = ", ".join(spec.key for spec in CLIENTS)
+            known = ", ".join(every)
             raise SystemExit(f"unknown client(s) {', '.join(sorted(unknown))}; known: {known}")
     wanted = [spec for spec in CLIENTS if keys is None or spec.key in keys.split(",")]
     chosen, notes = [], []
@@ -87,12 +114,18 @@ def schedule(
 class Runner:
     """Runs worker processes against one server and collects their records."""
 
+    #: Seconds a worker may take before it is killed (and reported as failed).
+    timeout = WORKER_TIMEOUT
+
     def __init__(self, server: ServerProcess, work: Workload, cpus: list[int]) -> None:
         self.server = server
         self.work = work
         self.cpus = cpus
         self.records: list[dict[str, Any]] = []
         self.failures: list[str] = []
+        #: Added to every job, and to every worker's environment.
+        self.job_extra: dict[str, Any] = {}
+        self.env_extra: dict[str, str] = {}
 
     def job(self, spec: ClientSpec | None, kind: str) -> dict[str, Any]:
         return {
@@ -103,30 +136,43 @@ class Runner:
             "server_pid": self.server.pid,
             "workload": self.work.to_json(),
             "cpus": self.cpus,
+            **self.job_extra,
         }
 
-    def run(self, spec: ClientSpec | None, kind: str, round_index: int) -> dict[str, Any] | None:
-        job = self.job(spec, kind)
+    def run(
+        self,
+        spec: ClientSpec | None,
+        kind: str,
+        round_index: int,
+        parameters: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        job = {**self.job(spec, kind), **(parameters or {})}
         command = [sys.executable, "-m", "benchmarks.worker", json.dumps(job)]
-        where = f"{job['client']} {kind} (round {round_index + 1})"
+        shown = " ".join(f"{key}={value}" for key, value in (parameters or {}).items())
+        where = f"{job['client']} {kind}{' ' + shown if shown else ''} (round {round_index + 1})"
         try:
             done = subprocess.run(
                 command,
                 capture_output=True,
                 text=True,
-                timeout=WORKER_TIMEOUT,
+                timeout=self.timeout,
                 cwd=HERE.parent,
-                env=system.child_environment(),
+                env={**system.child_environment(), **self.env_extra},
             )
         except subprocess.TimeoutExpired:
-            self.failures.append(f"FAILED {where}: no answer in {WORKER_TIMEOUT:.0f} s")
+            self.failures.append(f"FAILED {where}: no answer in {self.timeout:.0f} s")
             return None
         if done.returncode != 0:
             tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
             self.failures.append(f"FAILED {where}: {tail[0]}")
             return None
-        record = {**json.loads(done.stdout), "client": job["client"], "kind": kind}
-        record["round"] = round_index
+        return self.collect(json.loads(done.stdout), job, round_index)
+
+    def collect(
+        self, output: dict[str, Any], job: dict[str, Any], round_index: int
+    ) -> dict[str, Any]:
+        """Keep a worker's output as a record (the round, client and kind added)."""
+        record = {**output, "client": job["client"], "kind": job["kind"], "round": round_index}
         self.records.append(record)
         return record
 
@@ -236,6 +282,8 @@ def execute(args: argparse.Namespace) -> dict[str, Any]:
 
 def command_line(args: argparse.Namespace) -> str:
     words = ["python", "-m", "benchmarks.run"]
+    if args.suite != "all":
+        words += ["--suite", args.suite]
     if args.smoke:
         words.append("--smoke")
     if args.rounds:
@@ -247,12 +295,8 @@ def command_line(args: argparse.Namespace) -> str:
     return shlex.join(words)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    run = execute(args)
-    markdown = render(run)
-    out = args.out or (None if args.smoke else HERE / "RESULTS.md")
-    raw = args.json or (None if args.smoke else HERE / "results.json")
+def write(run: dict[str, Any], markdown: str, out: Path | None, raw: Path | None) -> None:
+    """The report to ``out`` (else standard output) and the records to ``raw`` (if given)."""
     if out is None:
         print(markdown)
     else:
@@ -260,7 +304,34 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"wrote {out}")
     if raw is not None:
         raw.write_text(json.dumps(run, indent=1) + "\n")
-    return 1 if run["failures"] else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    failed = False
+    if args.suite in ("all", "main") and not select(args.clients)[0]:
+        progress("main suite: none of the clients selected is in it")
+    elif args.suite in ("all", "main"):
+        run = execute(args)
+        out = args.out or (None if args.smoke else HERE / "RESULTS.md")
+        raw = args.json or (None if args.smoke else HERE / "results.json")
+        write(run, render(run), out, raw)
+        failed = failed or bool(run["failures"])
+    if args.suite in ("all", "transport"):
+        from benchmarks import transport_report, transport_suite
+
+        run = transport_suite.execute(
+            smoke=args.smoke,
+            rounds=args.rounds,
+            clients=args.clients,
+            no_pin=args.no_pin,
+            command=command_line(args),
+        )
+        out = args.transport_out or (None if args.smoke else HERE / "TRANSPORT.md")
+        raw = args.transport_json or (None if args.smoke else HERE / "transport.json")
+        write(run, transport_report.render(run), out, raw)
+        failed = failed or bool(run["failures"])
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -46,16 +46,29 @@ class Stat:
         return cls(statistics.median(found), found[0], found[-1], len(found))
 
 
-class Rounds:
-    """Per client and metric: the value of each round (the median when a round has several)."""
+def metric_values(record: dict[str, Any]) -> Iterable[tuple[str, float]]:
+    """(metric, value in its unit) of every ``METRICS`` figure a record holds."""
+    for metric, (kind, field, factor) in METRICS.items():
+        value = record.get(field)
+        if value is not None and _measures(record["kind"], kind):
+            yield metric, value * factor
 
-    def __init__(self, records: list[dict[str, Any]]) -> None:
+
+class Rounds:
+    """Per client and metric: the value of each round (the median when a round has several).
+
+    ``extract`` gives a record's (metric, value) pairs (default: the ``METRICS`` figures).
+    """
+
+    def __init__(
+        self,
+        records: list[dict[str, Any]],
+        extract: Callable[[dict[str, Any]], Iterable[tuple[str, float]]] = metric_values,
+    ) -> None:
         grouped: dict[tuple[str, str, int], list[float]] = defaultdict(list)
         for record in records:
-            for metric, (kind, field, factor) in METRICS.items():
-                value = record.get(field)
-                if value is not None and _measures(record["kind"], kind):
-                    grouped[(record["client"], metric, record["round"])].append(value * factor)
+            for metric, value in extract(record):
+                grouped[(record["client"], metric, record["round"])].append(value)
         self._values: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
         for (client, metric, round_), values in grouped.items():
             self._values[(client, metric)][round_] = statistics.median(values)
@@ -81,7 +94,7 @@ class Rounds:
 
 @dataclass(frozen=True)
 class Target:
-    """A target of issue 8, computed per round: value ``<=`` (or ``>=``) ``limit``."""
+    """A target (issue 8, issue 13), computed per round: value ``<=`` (or ``>=``) ``limit``."""
 
     name: str
     formula: str

@@ -10,6 +10,8 @@ measurement (``benchmarks.measure``) and prints one JSON line:
 - ``stream``: 500-chunk streams: time to first chunk and the cost of each further chunk.
 - ``async``: non-streamed calls from ``concurrency`` asyncio tasks sharing one client.
 - ``ceiling``: the server alone, loaded by a raw-socket client (``benchmarks.ceiling``).
+
+A job of the transport suite (``"suite": "transport"``) runs ``benchmarks.transport`` instead.
 """
 
 import importlib
@@ -40,7 +42,10 @@ def main() -> None:
     job = json.loads(sys.argv[1])
     pin(job.get("cpus") or [])
     result = {"import_s": cold_import(job.get("imports") or [])}
-    from benchmarks.measure import run
+    if job.get("suite") == "transport":
+        from benchmarks.transport import run
+    else:
+        from benchmarks.measure import run
 
     result.update(run(job))
     print(json.dumps(result))

@@ -65,6 +65,55 @@ SMOKE = Workload(
 
 
 @dataclass(frozen=True)
+class TransportWorkload:
+    """The transport suite's repetitions (``benchmarks.transport``): every loop is bounded twice,
+    by a count and by seconds, whichever ends it first."""
+
+    #: Concurrency levels of non-streamed calls (asyncio tasks sharing one client).
+    levels: tuple[int, ...] = (64, 512, 2048)
+    #: Calls per level at most, and seconds at most (what is still running then is cancelled).
+    calls: int = 20_000
+    call_seconds: float = 5.0
+    #: Calls before each level's window, at min(level, pool size) tasks: the pool is open.
+    call_warmup: int = 512
+    #: Concurrent streams, streams at most and seconds at most.
+    stream_concurrency: int = 256
+    streams: int = 512
+    stream_seconds: float = 8.0
+    stream_chunks: int = 500
+    #: Sequential streams of one fresh client through the TLS proxy, and its one-way delay.
+    ttfc_streams: int = 5
+    delay_ms: float = 25.0
+
+    @property
+    def words(self) -> int:
+        return self.stream_chunks - EXTRA_FRAMES - ECHO_PREFIX_TOKENS
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> TransportWorkload:
+        fields = json.loads(text)
+        return cls(**{**fields, "levels": tuple(fields["levels"])})
+
+
+TRANSPORT_FULL = TransportWorkload()
+TRANSPORT_SMOKE = TransportWorkload(
+    levels=(4, 8, 16),
+    calls=48,
+    call_seconds=5.0,
+    call_warmup=4,
+    stream_concurrency=4,
+    streams=8,
+    stream_seconds=5.0,
+    stream_chunks=40,
+    ttfc_streams=2,
+    delay_ms=5.0,
+)
+
+
+@dataclass(frozen=True)
 class Target:
     """Where the clients send, and the two requests: a short call and a long stream."""
 
