@@ -195,11 +195,11 @@ def _sample_completion() -> dict[str, Any]:
 def chunk_steps(stream_body: bytes, chunks: int) -> list[tuple[str, float]]:
     """Per chunk: the core's decoding steps over a whole recorded stream body, each alone (µs)."""
     from opensearch_llm._accumulate import StreamAccumulator
-    from opensearch_llm._sse import SSEDecoder
+    from opensearch_llm._framing import Framer
     from opensearch_llm._stream import ChatChunkDecoder
     from opensearch_llm._wire import chunk_from_frame, parse_event_data
 
-    events = SSEDecoder().feed(stream_body)
+    events = Framer().feed(stream_body)
     values = [parse_event_data(event.data)[0] for event in events]
     frames = [v[0] for v in values if v]
 
@@ -210,7 +210,7 @@ def chunk_steps(stream_body: bytes, chunks: int) -> list[tuple[str, float]]:
 
     steps = [
         ("whole ChatChunkDecoder.feed", lambda: list(ChatChunkDecoder().feed(stream_body))),
-        ("SSEDecoder.feed (lines to events)", lambda: SSEDecoder().feed(stream_body)),
+        ("Framer.feed (lines to frames)", lambda: Framer().feed(stream_body)),
         (
             "parse_event_data (decode_json + [DONE])",
             lambda: [parse_event_data(e.data) for e in events],

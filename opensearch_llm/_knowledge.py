@@ -15,13 +15,11 @@ answer so far; only the new text is yielded.
 from __future__ import annotations
 
 import base64
-import codecs
 import hashlib
 import hmac
-import json
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypedDict
@@ -30,19 +28,20 @@ from urllib.parse import parse_qsl, quote, urlsplit
 from pydantic import SecretStr
 
 from opensearch_llm._config import (
+    DEFAULT_MAX_EVENT_BYTES,
     KNOWLEDGE_APP_ENV_VAR,
     KNOWLEDGE_HOST_ENV_VAR,
     KNOWLEDGE_PATH_TEMPLATE,
     validate_base_url,
 )
 from opensearch_llm._errors import (
-    APIStatusError,
     OpenSearchLLMError,
     RequestValidationError,
     ResponseDecodeError,
     StreamError,
 )
-from opensearch_llm._wire import error_from_body, request_id_of
+from opensearch_llm._framing import Frame, Framer
+from opensearch_llm._wire import error_from_body, event_error, parse_event_data, request_id_of
 
 #: ``csi_level`` values (api-docs 002): ``none`` does not moderate, ``loose`` blocks.
 CSI_LEVELS: tuple[str, ...] = ("none", "loose")
@@ -271,182 +270,21 @@ def _latency(body: Any) -> float | None:
 
 # --------------------------------------------------------------------------- streams
 
-_JSON = json.JSONDecoder()
-_NON_SPACE = re.compile(r"[^ \t\r\n\ufeff]")
-_DATA = "data:"
-_DONE = "[done]"
-# Outside a JSON string only brackets and quotes matter; inside one, quotes and backslashes.
-_STRUCTURE = re.compile(r'["{}\[\]]')
-_IN_STRING = re.compile(r'["\\]')
-# SSE lines other than data: ``event:``, ``id:``, ``retry:`` and ``:`` comments.
-_SSE_FIELD = re.compile(r"(event|id|retry)?:", re.IGNORECASE)
-
-
-class _FrameSplitter:
-    """Text in, complete JSON values out; finds where each value ends without re-parsing."""
-
-    __slots__ = (
-        "_depth",
-        "_escape",
-        "_fresh",
-        "_in_string",
-        "_in_value",
-        "_pos",
-        "_scan",
-        "_start",
-        "_value_event",
-        "done",
-        "event",
-        "text",
-    )
-
-    def __init__(self) -> None:
-        self.text = ""
-        self.done = False
-        #: The SSE ``event:`` name that applies to the next value.
-        self.event = ""
-        self._value_event = ""
-        self._pos = self._start = self._scan = self._depth = 0
-        self._in_value = self._in_string = self._escape = self._fresh = False
-
-    def values(self, final: bool = False) -> Iterator[tuple[str, Any]]:
-        """Each value completed in the text so far, with the ``event:`` name it came under.
-
-        Lazily: a value is handed over before the text after it is parsed, so that the frames
-        before an error (or before a line that is not a frame) are handled first.
-        """
-        try:
-            while not self.done:
-                if self._in_value:
-                    value = self._whole_value() if self._fresh else None
-                    if value is None:
-                        end = self._value_end()
-                        if end < 0:
-                            break
-                        value = self._take_value(end)
-                    yield self._value_event, value
-                elif not self._next_token(final):
-                    break
-        finally:
-            self._compact()
-
-    @property
-    def pending(self) -> bool:
-        """Whether a value has started and not ended."""
-        return self._in_value
-
-    def _compact(self) -> None:
-        # Drop the consumed text once per feed (not once per frame: a whole body may come at once).
-        cut = self._start if self._in_value else self._pos
-        if cut:
-            self.text = self.text[cut:]
-            self._pos -= cut
-            self._start -= cut
-            self._scan -= cut
-
-    def _next_token(self, final: bool) -> bool:
-        found = _NON_SPACE.search(self.text, self._pos)
-        self._pos = found.start() if found else len(self.text)
-        if found is None:
-            return False
-        head = self.text[self._pos : self._pos + len(_DONE)].lower()
-        if head[0] == "{" or (head[0] == "[" and not _DONE.startswith(head)):
-            self._start_value()
-        elif head.startswith(_DATA):
-            self._pos += len(_DATA)
-        elif head.startswith(_DONE):
-            self.done = True
-            return False
-        elif not final and (_DATA.startswith(head) or _DONE.startswith(head)):
-            return False  # a prefix of "data:" or "[DONE]": wait for the rest
-        else:
-            return self._field_line(final)
-        return True
-
-    def _field_line(self, final: bool) -> bool:
-        end = self.text.find("\n", self._pos)
-        if end < 0 and not final:
-            return False
-        line = self.text[self._pos :] if end < 0 else self.text[self._pos : end]
-        match = _SSE_FIELD.match(line)
-        if match is None:
-            raise ResponseDecodeError(f"a stream line is not a frame: {line[:200]!r}", body=line)
-        if (match.group(1) or "").lower() == "event":
-            self.event = line[match.end() :].strip()
-        self._pos = len(self.text) if end < 0 else end + 1
-        return True
-
-    def _start_value(self) -> None:
-        # The event name belongs to this value, not to whatever follows it in the same read.
-        self._value_event, self.event = self.event, ""
-        self._in_value = self._fresh = True
-        self._start = self._scan = self._pos
-        self._depth = 0
-        self._in_string = self._escape = False
-
-    def _whole_value(self) -> Any:
-        # Fast path: a value that came whole decodes at C speed; otherwise it is scanned.
-        self._fresh = False
-        try:
-            value, end = _JSON.raw_decode(self.text, self._start)
-        except (ValueError, RecursionError):
-            return None
-        self._in_value, self._pos = False, end
-        return value
-
-    def _value_end(self) -> int:
-        """The index just past the current value, or -1 while it is incomplete."""
-        text, position = self.text, self._scan
-        if self._escape:
-            if position >= len(text):
-                return -1  # the escaped character has not arrived yet
-            position, self._escape = position + 1, False
-        while True:
-            pattern = _IN_STRING if self._in_string else _STRUCTURE
-            match = pattern.search(text, position)
-            if match is None:
-                self._scan = len(text)
-                return -1
-            char, position = match.group(), match.end()
-            if self._in_string:
-                if char == '"':
-                    self._in_string = False
-                elif position >= len(text):
-                    self._scan, self._escape = position, True
-                    return -1
-                else:
-                    position += 1  # the escaped character
-            elif char == '"':
-                self._in_string = True
-            else:
-                self._depth += 1 if char in "{[" else -1
-                if self._depth == 0:
-                    return position
-
-    def _take_value(self, end: int) -> Any:
-        raw = self.text[self._start : end]
-        self._in_value, self._pos = False, end
-        try:
-            return json.loads(raw)
-        except (ValueError, RecursionError):
-            raise ResponseDecodeError(
-                f"a stream frame is not JSON: {raw[:200]!r}", body=raw[:200]
-            ) from None
-
 
 class KnowledgeStreamDecoder:
     """Bytes of a knowledge-llm stream in, new pieces of the answer out.
 
-    A frame whose answer starts with everything received so far is taken as the whole answer
-    so far (cumulative) and yields only its new tail; any other frame is the next piece.
+    Frames are split by ``_framing`` (the same rules as chat streams). A frame whose answer
+    starts with everything received so far is taken as the whole answer so far (cumulative)
+    and yields only its new tail; any other frame is the next piece.
     """
 
     __slots__ = (
+        "_done",
         "_extra",
+        "_framer",
         "_frames",
         "_length",
-        "_splitter",
-        "_utf8",
         "latency",
         "model",
         "raw",
@@ -454,10 +292,14 @@ class KnowledgeStreamDecoder:
     )
 
     def __init__(
-        self, request_id: str | None = None, model: str | None = None, *, max_event_bytes: int = 0
+        self,
+        request_id: str | None = None,
+        model: str | None = None,
+        *,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
     ) -> None:
-        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._splitter = _FrameSplitter()
+        self._framer = Framer(max_event_bytes)
+        self._done = False
         self._frames: list[str] = []
         self._length = 0
         self._extra: list[dict[str, Any]] = []
@@ -469,12 +311,12 @@ class KnowledgeStreamDecoder:
     @property
     def done(self) -> bool:
         """Whether ``[DONE]`` was received."""
-        return self._splitter.done
+        return self._done
 
     @property
     def finished(self) -> bool:
-        """Whether ``[DONE]`` was received (frames carry no other end marker)."""
-        return self._splitter.done
+        """Whether the answer is complete (``[DONE]``: frames carry no other end marker)."""
+        return self._done
 
     @property
     def answer(self) -> str:
@@ -485,26 +327,24 @@ class KnowledgeStreamDecoder:
 
     def feed(self, data: bytes) -> Iterator[str]:
         """The new pieces of the answer completed by ``data``; raises a frame's error."""
-        if self.done:
-            return
-        self._splitter.text += self._utf8.decode(data)
-        yield from self._pieces(self._splitter.values())
+        if self._done:
+            return iter(())
+        return self._pieces(self._framer.feed(data))
 
     def finish(self) -> Iterator[str]:
         """The last pieces at the end of the body; raises if it ends inside a frame or is empty."""
-        if not self.done:
-            self._splitter.text += self._utf8.decode(b"", final=True)
-        yield from self._pieces(self._splitter.values(final=True))
-        if self._splitter.pending:
+        if not self._done:
+            yield from self._pieces(self._framer.flush())
+        if self._framer.cut_short:
             raise self.broken(StreamError("the stream ended in the middle of a frame"))
-        if self.raw is None and not self.done:
+        if self.raw is None and not self._done:
             raise ResponseDecodeError("the stream ended before any answer frame")
 
     def feed_body(self, body: Any) -> list[str]:
         """The answer of a service that replied to a stream request with one JSON body."""
         parse_knowledge_body(body)  # a body without result.data is a decode error
-        pieces = list(self._pieces([("", body)]))
-        self._splitter.done = True
+        pieces = [piece for piece in [self._piece("", body)] if piece]
+        self._done = True
         return pieces
 
     def result(self) -> KnowledgeResult:
@@ -529,17 +369,19 @@ class KnowledgeStreamDecoder:
             f"the stream broke after it started: {cause}", partial=self.result(), cause=cause
         )
 
-    def _pieces(self, frames: Iterable[tuple[str, Any]]) -> Iterator[str]:
-        for event, frame in frames:
-            piece = self._frame(event, frame)
-            if piece:
-                self._frames.append(piece)
-                self._length += len(piece)
-                yield piece
+    def _pieces(self, frames: list[Frame]) -> Iterator[str]:
+        for frame in frames:
+            if self._done:
+                return
+            values, self._done = parse_event_data(frame.data)
+            for value in values:
+                piece = self._piece(frame.event, value)
+                if piece:
+                    yield piece
 
-    def _frame(self, event: str, frame: Any) -> str:
+    def _piece(self, event: str, frame: Any) -> str:
         if event.lower() == "error":
-            raise _event_error(frame)
+            raise event_error(frame)
         if not isinstance(frame, dict):
             raise ResponseDecodeError(f"a stream frame is not an object: {str(frame)[:200]}")
         error = error_from_body(200, frame)
@@ -551,9 +393,12 @@ class KnowledgeStreamDecoder:
         entries = _data_entries(frame) or []
         self._keep_extra(entries)
         text = _answer_text(entries)
-        if len(text) < self._length:
-            return text  # shorter than what came: it cannot repeat it, it is the next piece
-        return new_text(self.answer, text)
+        # Shorter than what came: it cannot repeat it, it is the next piece.
+        piece = text if len(text) < self._length else new_text(self.answer, text)
+        if piece:
+            self._frames.append(piece)
+            self._length += len(piece)
+        return piece
 
     def _keep_extra(self, entries: list[Any]) -> None:
         for entry in entries:
@@ -566,11 +411,6 @@ def new_text(received: str, frame_text: str) -> str:
     if received and frame_text.startswith(received):
         return frame_text[len(received) :]
     return frame_text
-
-
-def _event_error(value: Any) -> APIStatusError:
-    # An ``event: error`` frame is an error whatever shape its data has.
-    return error_from_body(500, value) or APIStatusError(str(value)[:200], status=500, body=value)
 
 
 # --------------------------------------------------------------------------- AccessKey signature

@@ -1,4 +1,4 @@
-"""From the bytes of a chat stream to chunks: SSE, frames, envelopes, errors, accumulation. Pure.
+"""From the bytes of a chat stream to chunks: frames, envelopes, errors, accumulation. Pure.
 
 The sync and async shells feed this decoder whatever the network gives them; everything that
 can go wrong with the content is decided here, once for both.
@@ -10,18 +10,18 @@ from collections.abc import Iterator
 from typing import Any
 
 from opensearch_llm._accumulate import StreamAccumulator
+from opensearch_llm._config import DEFAULT_MAX_EVENT_BYTES
 from opensearch_llm._errors import (
-    APIStatusError,
     OpenSearchLLMError,
     ResponseDecodeError,
     StreamError,
 )
-from opensearch_llm._sse import SSEDecoder, SSEEvent
+from opensearch_llm._framing import Frame, Framer
 from opensearch_llm._wire import (
     chunk_from_frame,
     completion_problem,
     completion_to_chunk,
-    error_from_body,
+    event_error,
     parse_event_data,
     request_id_of,
 )
@@ -30,10 +30,12 @@ from opensearch_llm._wire import (
 class ChatChunkDecoder:
     """Bytes of a chat stream in, normalised ``chat.completion.chunk`` dicts out."""
 
-    __slots__ = ("_sse", "accumulator", "done", "request_id")
+    __slots__ = ("_framer", "accumulator", "done", "request_id")
 
-    def __init__(self, request_id: str | None = None, *, max_event_bytes: int = 0) -> None:
-        self._sse = SSEDecoder()
+    def __init__(
+        self, request_id: str | None = None, *, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    ) -> None:
+        self._framer = Framer(max_event_bytes)
         self.accumulator = StreamAccumulator()
         #: ``[DONE]`` was received.
         self.done = False
@@ -46,11 +48,13 @@ class ChatChunkDecoder:
 
     def feed(self, data: bytes) -> Iterator[dict[str, Any]]:
         """The chunks completed by ``data``, in order; raises where a frame carries an error."""
-        return self._chunks(self._sse.feed(data))
+        return self._chunks(self._framer.feed(data))
 
     def finish(self) -> Iterator[dict[str, Any]]:
         """The last chunks at the end of the body; ``StreamError`` if the stream was cut short."""
-        yield from self._chunks(self._sse.flush())
+        yield from self._chunks(self._framer.flush())
+        if self._framer.cut_short:
+            raise self.broken(StreamError("the stream ended in the middle of a frame"))
         if not self.done and not self.accumulator.finished:
             raise self.broken(StreamError("the stream ended before the model finished"))
 
@@ -81,24 +85,19 @@ class ChatChunkDecoder:
             f"the stream broke after it started: {cause}", partial=self.result(), cause=cause
         )
 
-    def _chunks(self, events: list[SSEEvent]) -> Iterator[dict[str, Any]]:
-        for event in events:
+    def _chunks(self, frames: list[Frame]) -> Iterator[dict[str, Any]]:
+        for frame in frames:
             if self.done:
                 break
-            values, self.done = parse_event_data(event.data)
+            values, self.done = parse_event_data(frame.data)
             for value in values:
-                if event.event == "error":
-                    raise _event_error(value)
+                if frame.event == "error":
+                    raise event_error(value)
                 chunk = chunk_from_frame(value)
                 if self.request_id is None and chunk.get("id"):
                     self.request_id = _id_suffix(chunk["id"])
                 self.accumulator.add(chunk)
                 yield chunk
-
-
-def _event_error(value: Any) -> APIStatusError:
-    # An ``event: error`` frame is an error whatever shape its data has.
-    return error_from_body(500, value) or APIStatusError(str(value)[:200], status=500, body=value)
 
 
 def _id_suffix(chat_id: object) -> str | None:

@@ -29,9 +29,9 @@ from opensearch_llm._errors import (
     RequestValidationError,
     ResponseDecodeError,
 )
+from opensearch_llm._framing import is_done
 from opensearch_llm._profiles import get_profile, thinking_enabled
 from opensearch_llm._retry import parse_retry_after
-from opensearch_llm._sse import is_done
 from opensearch_llm._validate import (
     is_forced_tool_choice,
     validate_messages,
@@ -369,6 +369,11 @@ def _split_json_values(text: str) -> tuple[list[Any], bool]:
             ) from None
         values.append(value)
     return values, done
+
+
+def event_error(value: Any) -> APIStatusError:
+    """The error an ``event: error`` frame stands for, whatever shape its data has."""
+    return error_from_body(500, value) or APIStatusError(str(value)[:200], status=500, body=value)
 
 
 def chunk_from_frame(frame: Any) -> dict[str, Any]:

@@ -74,6 +74,8 @@ def test_wheel_metadata(dist: Dist) -> None:
         extra = re.search(r'extra == "([^"]+)"', str(requirement.marker or ""))
         by_extra.setdefault(extra.group(1) if extra else "", set()).add(requirement.name)
     assert by_extra[""] == {
+        "aiohttp",
+        "certifi",
         "httpx",
         "pydantic",
         "pydantic-core",

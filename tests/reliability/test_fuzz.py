@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from opensearch_llm import APIStatusError, ChatClient, OpenSearchLLMError, StreamError
+from opensearch_llm._framing import Frame, Framer
 from opensearch_llm._knowledge import KnowledgeStreamDecoder
-from opensearch_llm._sse import SSEDecoder, SSEEvent
 from opensearch_llm._stream import ChatChunkDecoder
 from opensearch_llm._wire import decode_response, error_from_body
 
@@ -198,9 +198,9 @@ ANY_BODY = split(st.one_of(BODIES, FRAMES))
 # --------------------------------------------------------------------------- SSE
 
 
-def sse_events(pieces: list[bytes]) -> list[SSEEvent]:
+def sse_events(pieces: list[bytes]) -> list[Frame]:
     """Every event of a body fed in ``pieces``, then flushed."""
-    decoder = SSEDecoder()
+    decoder = Framer()
     events = [event for piece in pieces for event in decoder.feed(piece)]
     return events + decoder.flush()
 
@@ -342,7 +342,7 @@ DEEP = b"[" * 5000
 
 
 def _sse_deep() -> None:
-    decoder = SSEDecoder()
+    decoder = Framer()
     decoder.feed(b"data: " + DEEP + b"\ndata: 1\n\n")
     decoder.flush()
 

@@ -1,0 +1,248 @@
+"""One incremental framer for every stream (chat SSE and knowledge-llm): bytes in, frames out.
+
+Pure; no I/O; linear in the bytes received. It follows the SSE specification where the service
+does, and tolerates, with one set of rules for both APIs, what the service has been seen to do
+instead (see ``docs/service-facts.md``, streams):
+
+- ``data:`` with or without a space; lines ended by LF, CRLF or CR (also when a CRLF is split
+  between two reads); a UTF-8 byte order mark at the start; a body that ends without a blank
+  line;
+- frames with no blank line between them: a ``data:`` line that arrives while the pending data
+  is already a whole JSON value (or ``[DONE]``) starts a new frame;
+- bare JSON lines without ``data:``, and JSON values spread over several lines (a line that is
+  no SSE field continues the pending data while that data is an unfinished JSON value);
+- ``event:`` names (kept on the frame), ``id:``, ``retry:`` and ``:`` comment lines.
+
+Any other line is ignored, as the SSE specification says of unknown fields; a stream that
+yields no frame at all is an error for the decoders, at its end. Several JSON values back to
+back in one frame (``{..}{..}``) are split by ``_wire.parse_event_data``. A line still without
+its end, or one frame's data, over ``max_event_bytes`` raises ``ResponseTooLargeError``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+from opensearch_llm._config import DEFAULT_MAX_EVENT_BYTES
+from opensearch_llm._errors import ResponseTooLargeError
+
+_DONE = "[DONE]"
+_BOM = b"\xef\xbb\xbf"
+# Outside a JSON string only brackets and quotes matter; inside one, quotes and backslashes.
+_STRUCTURE = re.compile(r'["{}\[\]]')
+_IN_STRING = re.compile(r'["\\]')
+
+
+class Frame(NamedTuple):
+    """One dispatched frame: its ``data`` (lines joined by newlines) and its ``event`` name."""
+
+    data: str
+    event: str = "message"
+
+
+def is_done(data: str) -> bool:
+    """Whether ``data`` is the end-of-stream marker ``[DONE]`` (in any case)."""
+    return len(data) < 16 and data.strip().upper() == _DONE
+
+
+class _JsonScan:
+    """Where a JSON text stands after the lines seen so far: inside a string, how deep."""
+
+    __slots__ = ("depth", "escape", "in_string", "json", "opened", "seen")
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.in_string = self.escape = self.opened = False
+        #: The text started with ``{`` or ``[`` (None: nothing but spaces so far).
+        self.json: bool | None = None
+        #: How many of the pending lines have been scanned.
+        self.seen = 0
+
+    def complete(self) -> bool:
+        """Whether the lines scanned form whole JSON values (and nothing unfinished)."""
+        return bool(self.json) and self.opened and self.depth == 0 and not self.in_string
+
+    def scan(self, line: str) -> None:
+        """Take in one more line of the text (each line is scanned once)."""
+        self.seen += 1
+        if self.json is None:
+            stripped = line.lstrip()
+            if not stripped:
+                return
+            self.json = stripped[0] in "{["
+        if self.json:
+            self._structure(line)
+        self.escape = False  # a line end ends an escape (the JSON is broken anyway)
+
+    def _structure(self, text: str) -> None:
+        position = 0
+        while True:
+            pattern = _IN_STRING if self.in_string else _STRUCTURE
+            match = pattern.search(text, position)
+            if match is None:
+                return
+            char, position = match.group(), match.end()
+            if self.in_string:
+                if char == '"':
+                    self.in_string = False
+                else:
+                    position += 1  # the escaped character
+            elif char == '"':
+                self.in_string = True
+            else:
+                self.opened = True
+                self.depth += 1 if char in "{[" else -1
+
+
+class Framer:
+    """Turns the bytes of a stream, split anywhere, into complete frames."""
+
+    __slots__ = (
+        "_cr",
+        "_data",
+        "_event",
+        "_partial",
+        "_scan",
+        "_size",
+        "_started",
+        "cut_short",
+        "max_event_bytes",
+    )
+
+    def __init__(self, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
+        # Whole lines are split off as bytes and decoded one by one: a newline byte never occurs
+        # inside a multi-byte UTF-8 character, so no character is ever cut in two.
+        self._partial = bytearray()
+        self._cr = False  # a CR ended the last read: it may be half of a CRLF
+        self._started = False
+        self._data: list[str] = []
+        self._size = 0
+        self._event = ""
+        self._scan: _JsonScan | None = None
+        self.max_event_bytes = max_event_bytes
+        #: The body ended inside a JSON value (``flush`` dropped it).
+        self.cut_short = False
+
+    def feed(self, chunk: bytes) -> list[Frame]:
+        """The frames completed by ``chunk``."""
+        data = self._normalised(chunk)
+        last_newline = data.rfind(b"\n")
+        if last_newline < 0:
+            self._partial += data
+            self._check_line()
+            return []
+        if self._partial:
+            self._partial += data[:last_newline]
+            lines, self._partial = bytes(self._partial), bytearray(data[last_newline + 1 :])
+        else:
+            lines, self._partial = data[:last_newline], bytearray(data[last_newline + 1 :])
+        self._check_line()
+        return self._lines(lines.split(b"\n"))
+
+    def flush(self) -> list[Frame]:
+        """The frames still pending when the stream ends (with or without a final blank line).
+
+        A JSON value the body ended inside of is dropped, and ``cut_short`` says so.
+        """
+        rest, self._partial, self._cr = bytes(self._partial), bytearray(), False
+        frames = self._lines(rest.split(b"\n")) if rest else []
+        if self._data and self._unfinished():
+            self.cut_short = True
+            self._data, self._size, self._scan = [], 0, None
+        frame = self._dispatch()
+        if frame is not None:
+            frames.append(frame)
+        return frames
+
+    @property
+    def pending(self) -> bool:
+        """Whether a frame has started and not ended."""
+        return bool(self._data or self._partial)
+
+    def _normalised(self, chunk: bytes) -> bytes:
+        if not self._started and chunk:
+            self._started = True
+            chunk = chunk.removeprefix(_BOM)
+        if self._cr:
+            chunk, self._cr = b"\r" + chunk, False
+        if chunk.endswith(b"\r"):
+            chunk, self._cr = chunk[:-1], True
+        if b"\r" in chunk:
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        return chunk
+
+    def _check_line(self) -> None:
+        if len(self._partial) > self.max_event_bytes:
+            self._partial = bytearray()
+            raise ResponseTooLargeError(
+                "a stream line", limit=self.max_event_bytes, setting="max_event_bytes"
+            )
+
+    def _lines(self, lines: list[bytes]) -> list[Frame]:
+        frames: list[Frame] = []
+        for line in lines:
+            if line.startswith(b"data:"):
+                value = line[6:] if line[5:6] == b" " else line[5:]
+                frame = self._data_line(value.decode("utf-8", "replace"))
+            elif not line:
+                frame = self._dispatch()
+            else:
+                frame = self._other_line(line.decode("utf-8", "replace"))
+            if frame is not None:
+                frames.append(frame)
+        return frames
+
+    def _other_line(self, line: str) -> Frame | None:
+        if line[0] in "{[":
+            return self._data_line(line)
+        if line.startswith("event:"):
+            self._event = line[6:].strip()
+        elif self._data and not line.startswith((":", "id:", "retry:")) and self._unfinished():
+            self._append(line)  # a JSON value spread over several lines
+        return None
+
+    def _data_line(self, value: str) -> Frame | None:
+        # Frames sent with no blank line between them: a whole JSON value (or [DONE]) already
+        # pending is its own frame, not the first line of a multi-line one.
+        previous = self._dispatch() if self._data and self._is_whole() else None
+        self._append(value)
+        return previous
+
+    def _append(self, value: str) -> None:
+        size = self._size + len(value) + 1
+        if size > self.max_event_bytes:
+            self._data, self._size, self._scan = [], 0, None
+            raise ResponseTooLargeError(
+                "a stream frame", limit=self.max_event_bytes, setting="max_event_bytes"
+            )
+        self._size = size
+        self._data.append(value)
+
+    def _scanned(self) -> _JsonScan:
+        # Only frames of several lines are scanned, and each of their lines only once.
+        scan = self._scan = self._scan or _JsonScan()
+        for line in self._data[scan.seen :]:
+            scan.scan(line)
+        return scan
+
+    def _is_whole(self) -> bool:
+        if len(self._data) == 1 and is_done(self._data[0]):
+            return True
+        return self._scanned().complete()
+
+    def _unfinished(self) -> bool:
+        scan = self._scanned()
+        return bool(scan.json) and not scan.complete()
+
+    def _dispatch(self) -> Frame | None:
+        data = self._data
+        if not data:
+            self._event = ""
+            return None
+        frame = Frame(data[0] if len(data) == 1 else "\n".join(data), self._event or "message")
+        self._data = []
+        self._event = ""
+        self._size = 0
+        self._scan = None
+        return frame
