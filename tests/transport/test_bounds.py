@@ -72,7 +72,29 @@ async def _trickled_json(request: web.Request) -> web.StreamResponse:
     return response
 
 
+_FIRST = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion.chunk",
+    "choices": [{"index": 0, "delta": {"content": "Hello"}, "finish_reason": None}],
+}
+
+
+async def _huge_sse_line(request: web.Request) -> web.StreamResponse:
+    # One good chunk, then a line that never ends: 4 MB and counting.
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    await response.write(b"data: " + json.dumps(_FIRST).encode() + b"\n\n")
+    try:
+        await response.write(b'data: {"content": "')
+        for _ in range(4 * LIMIT // 65536):
+            await response.write(b"x" * 65536)
+    except (ConnectionError, RuntimeError):
+        pass
+    return response
+
+
 ROUTES = {
+    "/sse/chat/completions": _huge_sse_line,
     "/declared/chat/completions": _declared_too_large,
     "/chunked/chat/completions": _chunked_too_large,
     "/gzip/chat/completions": _gzip_bomb,
@@ -181,3 +203,14 @@ def test_limits_are_checked_when_the_client_is_made() -> None:
     ):
         with pytest.raises(RequestValidationError, match=next(iter(options)).split("_", 1)[-1]):
             ChatClient(KEY, **options)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_stream_line_over_max_event_bytes_is_refused_keeping_what_came(
+    origin: str, mode: str
+) -> None:
+    with pytest.raises(StreamError) as info:
+        await _client_call(mode, f"{origin}/sse", "stream", max_event_bytes=LIMIT)
+    cause = info.value.cause
+    assert isinstance(cause, ResponseTooLargeError) and cause.setting == "max_event_bytes"
+    assert info.value.partial["choices"][0]["message"]["content"] == "Hello"
