@@ -54,7 +54,7 @@ def merge_headers(base: dict[str, str], headers: Headers) -> dict[str, str]:
 # --------------------------------------------------------------------------- limits
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: made once per transport
 class Limits:
     """How long one attempt may take and how much it may read, as a sender needs them.
 
@@ -100,6 +100,17 @@ def stream_limits(config: ClientConfig, *, aggregate: bool = False) -> Limits:
         (timeouts.read, "timeout") if aggregate else (timeouts.stream_total, "stream_timeout")
     )
     return Limits(timeouts.connect, timeouts.stream_idle, total, setting, config.max_response_bytes)
+
+
+class _TransportLimits:
+    """The limits of a transport's three kinds of request, made once."""
+
+    __slots__ = ("aggregate", "call", "stream")
+
+    def __init__(self, config: ClientConfig) -> None:
+        self.call = call_limits(config)
+        self.stream = stream_limits(config)
+        self.aggregate = stream_limits(config, aggregate=True)
 
 
 def too_large(status: int, limit: int) -> ResponseTooLargeError:
@@ -385,6 +396,7 @@ class SyncTransport:
         self.config = config
         self.sender: Sender = HttpxSender(config, http_client)
         self._headers = request_headers(config)
+        self._limits = _TransportLimits(config)
 
     def __repr__(self) -> str:
         return f"SyncTransport(base_url={self.config.base_url!r})"
@@ -416,7 +428,7 @@ class SyncTransport:
         return cast(T, _retrier(self.config, asynchronous=False)(replay, *args))
 
     def _post_once(self, url: str, body: bytes, headers: Headers) -> tuple[Any, Mapping[str, str]]:
-        response = self.sender.send(url, body, self._merge(headers), call_limits(self.config))
+        response = self.sender.send(url, body, self._merge(headers), self._limits.call)
         try:
             content = response.read()
         finally:
@@ -424,7 +436,7 @@ class SyncTransport:
         return decode_response(response.status, content, response.headers), response.headers
 
     def _open_once(self, url: str, body: bytes, headers: Headers, aggregate: bool) -> OpenStream:
-        limits = stream_limits(self.config, aggregate=aggregate)
+        limits = self._limits.aggregate if aggregate else self._limits.stream
         response = self.sender.send(url, body, self._merge(headers), limits)
         if response.status < 400 and _is_event_stream(response.headers):
             return OpenStream(response, response.headers)
@@ -453,6 +465,7 @@ class AsyncTransport:
 
             self.sender = AsyncHttpxSender(config, http_client)
         self._headers = request_headers(config)
+        self._limits = _TransportLimits(config)
 
     def __repr__(self) -> str:
         return f"AsyncTransport(base_url={self.config.base_url!r})"
@@ -485,7 +498,7 @@ class AsyncTransport:
     async def _post_once(
         self, url: str, body: bytes, headers: Headers
     ) -> tuple[Any, Mapping[str, str]]:
-        response = await self.sender.send(url, body, self._merge(headers), call_limits(self.config))
+        response = await self.sender.send(url, body, self._merge(headers), self._limits.call)
         try:
             content = await response.read()
         finally:
@@ -495,7 +508,7 @@ class AsyncTransport:
     async def _open_once(
         self, url: str, body: bytes, headers: Headers, aggregate: bool
     ) -> OpenStream:
-        limits = stream_limits(self.config, aggregate=aggregate)
+        limits = self._limits.aggregate if aggregate else self._limits.stream
         response = await self.sender.send(url, body, self._merge(headers), limits)
         if response.status < 400 and _is_event_stream(response.headers):
             return OpenStream(response, response.headers)
