@@ -75,10 +75,15 @@ class Limits:
     def check(self, deadline: float | None) -> None:
         """Raise ``APITimeoutError`` once ``deadline`` has passed."""
         if deadline is not None and time.monotonic() > deadline:
-            raise APITimeoutError(
-                f"The response took longer than {self.total_setting}={self.total:g}s; "
-                f"raise {self.total_setting} or retry later."
-            )
+            raise self.overrun()
+
+    def overrun(self, url: str = "") -> APITimeoutError:
+        """The error for a response that took longer than ``total``."""
+        where = f" from {url}" if url else ""
+        return APITimeoutError(
+            f"The response{where} took longer than {self.total_setting}={self.total:g}s; "
+            f"raise {self.total_setting} or retry later."
+        )
 
 
 def call_limits(config: ClientConfig) -> Limits:

@@ -42,10 +42,7 @@ def map_aiohttp_error(
     if isinstance(error, asyncio.TimeoutError):
         kind = next((text for cls, text in _TIMEOUT_KINDS if isinstance(error, cls)), None)
         if kind is None and limits is not None and limits.total is not None:
-            return APITimeoutError(
-                f"The response{where} took longer than {limits.total_setting}="
-                f"{limits.total:g}s; raise {limits.total_setting} or retry later."
-            )
+            return limits.overrun(url)
         return APITimeoutError(
             f"Timed out {kind or 'waiting'}{where}; raise the timeout or retry later."
         )
