@@ -19,7 +19,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from opensearch_llm._config import STREAM_DRAIN_BYTES, USER_AGENT_PREFIX, ClientConfig
-from opensearch_llm._errors import APITimeoutError, ResponseDecodeError, ResponseTooLargeError
+from opensearch_llm._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    ResponseDecodeError,
+    ResponseTooLargeError,
+)
 from opensearch_llm._retry import backoff_delay, retry_allowed
 from opensearch_llm._version import __version__
 from opensearch_llm._wire import decode_response
@@ -49,6 +54,23 @@ def merge_headers(base: dict[str, str], headers: Headers) -> dict[str, str]:
     """``base`` updated with ``headers`` (made now if it is a function)."""
     extra = headers() if callable(headers) else headers
     return {**base, **extra} if extra else base
+
+
+# --------------------------------------------------------------------------- network errors
+
+
+def connection_failed(detail: str, url: str = "") -> APIConnectionError:
+    """The error for a request that got no response (never names a header, so never the key)."""
+    where = f" to {url}" if url else ""
+    return APIConnectionError(
+        f"Connection failed{where}: {detail}. Check the base_url and the network."
+    )
+
+
+def timed_out(kind: str, url: str = "") -> APITimeoutError:
+    """The error for a connect, read or pool timeout; ``kind`` says what was awaited."""
+    where = f" to {url}" if url else ""
+    return APITimeoutError(f"Timed out {kind}{where}; raise the timeout or retry later.")
 
 
 # --------------------------------------------------------------------------- limits

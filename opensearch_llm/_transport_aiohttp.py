@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import os
 import ssl
 import urllib.request
@@ -22,10 +21,15 @@ from collections.abc import AsyncIterator, Mapping
 import aiohttp
 
 from opensearch_llm._config import ClientConfig
-from opensearch_llm._errors import APIConnectionError, APITimeoutError
-from opensearch_llm._transport import Limits, acapped_join, declared_too_large, too_large
-
-logger = logging.getLogger("opensearch_llm")
+from opensearch_llm._errors import APIConnectionError
+from opensearch_llm._transport import (
+    Limits,
+    acapped_join,
+    connection_failed,
+    declared_too_large,
+    timed_out,
+    too_large,
+)
 
 _TIMEOUT_KINDS: tuple[tuple[type[BaseException], str], ...] = (
     (aiohttp.ConnectionTimeoutError, "connecting"),
@@ -38,18 +42,12 @@ def map_aiohttp_error(
     error: BaseException, limits: Limits | None = None, url: str = ""
 ) -> APIConnectionError:
     """Our typed error for an aiohttp exception or a timeout (never includes the headers)."""
-    where = f" to {url}" if url else ""
     if isinstance(error, asyncio.TimeoutError):
         kind = next((text for cls, text in _TIMEOUT_KINDS if isinstance(error, cls)), None)
         if kind is None and limits is not None and limits.total is not None:
             return limits.overrun(url)
-        return APITimeoutError(
-            f"Timed out {kind or 'waiting'}{where}; raise the timeout or retry later."
-        )
-    detail = str(error) or type(error).__name__
-    return APIConnectionError(
-        f"Connection failed{where}: {detail}. Check the base_url and the network."
-    )
+        return timed_out(kind or "waiting", url)
+    return connection_failed(str(error) or type(error).__name__, url)
 
 
 _ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)

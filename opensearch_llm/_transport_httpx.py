@@ -13,12 +13,14 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 import httpx
 
 from opensearch_llm._config import DEFAULT_MAX_KEEPALIVE_CONNECTIONS, ClientConfig
-from opensearch_llm._errors import APIConnectionError, APITimeoutError
+from opensearch_llm._errors import APIConnectionError
 from opensearch_llm._transport import (
     Limits,
     acapped_join,
     capped_join,
+    connection_failed,
     declared_too_large,
+    timed_out,
     too_large,
 )
 
@@ -32,14 +34,10 @@ _TIMEOUT_KINDS: tuple[tuple[type[httpx.TimeoutException], str], ...] = (
 
 def map_httpx_error(error: httpx.HTTPError, url: str = "") -> APIConnectionError:
     """Our typed error for an httpx exception (never includes headers, so never the key)."""
-    where = f" to {url}" if url else ""
     if isinstance(error, httpx.TimeoutException):
         kind = next((text for cls, text in _TIMEOUT_KINDS if isinstance(error, cls)), "waiting")
-        return APITimeoutError(f"Timed out {kind}{where}; raise the timeout or retry later.")
-    detail = str(error) or type(error).__name__
-    return APIConnectionError(
-        f"Connection failed{where}: {detail}. Check the base_url and the network."
-    )
+        return timed_out(kind, url)
+    return connection_failed(str(error) or type(error).__name__, url)
 
 
 def _pool_limits(config: ClientConfig) -> httpx.Limits:
