@@ -49,11 +49,11 @@ def is_done(data: str) -> bool:
 class _JsonScan:
     """Where a JSON text stands after the lines seen so far: inside a string, how deep."""
 
-    __slots__ = ("depth", "escape", "in_string", "json", "opened", "seen")
+    __slots__ = ("depth", "in_string", "json", "opened", "seen")
 
     def __init__(self) -> None:
         self.depth = 0
-        self.in_string = self.escape = self.opened = False
+        self.in_string = self.opened = False
         #: The text started with ``{`` or ``[`` (None: nothing but spaces so far).
         self.json: bool | None = None
         #: How many of the pending lines have been scanned.
@@ -73,7 +73,6 @@ class _JsonScan:
             self.json = stripped[0] in "{["
         if self.json:
             self._structure(line)
-        self.escape = False  # a line end ends an escape (the JSON is broken anyway)
 
     def _structure(self, text: str) -> None:
         position = 0
@@ -154,11 +153,6 @@ class Framer:
         if frame is not None:
             frames.append(frame)
         return frames
-
-    @property
-    def pending(self) -> bool:
-        """Whether a frame has started and not ended."""
-        return bool(self._data or self._partial)
 
     def _normalised(self, chunk: bytes) -> bytes:
         if not self._started and chunk:
