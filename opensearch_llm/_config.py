@@ -59,21 +59,38 @@ USER_AGENT_PREFIX = "opensearch-llm-python"
 def resolve_api_key(
     api_key: str | SecretStr | None, env: Mapping[str, str] | None = None
 ) -> SecretStr:
-    """The API key from the argument, else from the first environment variable that is set."""
+    """The API key from the argument, else from the first environment variable that is set.
+
+    Surrounding whitespace (a key read from a file ends with a newline) is dropped; a key with
+    other spaces, control characters or non-ASCII characters is refused, without showing it.
+    """
     if isinstance(api_key, SecretStr):
         api_key = api_key.get_secret_value()
-    if api_key:
-        return SecretStr(api_key)
+    if api_key and api_key.strip():
+        return _checked_key(api_key.strip(), "api_key")
     environ = os.environ if env is None else env
     for name in API_KEY_ENV_VARS:
-        value = environ.get(name)
+        value = (environ.get(name) or "").strip()
         if value:
-            return SecretStr(value)
+            return _checked_key(value, name)
     raise MissingAPIKeyError(
         "No API key: pass api_key=... or set "
         + " or ".join(API_KEY_ENV_VARS)
         + ". Keys are created per region in the Model Studio or OpenSearch console."
     )
+
+
+def _checked_key(key: str, source: str) -> SecretStr:
+    # Sent in an HTTP header: anything but visible ASCII would fail there, and the failure
+    # (an encoding or connection error) would carry the key into messages and logs.
+    if not key.isascii() or not key.isprintable() or " " in key:
+        raise RequestValidationError(
+            source,
+            "<hidden>",
+            "visible ASCII characters only, as the console shows the key",
+            "Copy the key again, without spaces or line breaks inside it.",
+        )
+    return SecretStr(key)
 
 
 def resolve_base_url(

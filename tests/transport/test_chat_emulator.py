@@ -340,3 +340,9 @@ async def test_thinking_model_streamed_for_create_honours_the_timeout(live: Live
     assert time.monotonic() - start < 3
     assert "timeout=0.5s" in str(info.value)
     live.assert_no_busy_connection(client)
+
+
+async def test_a_key_read_from_a_file_with_its_line_break_works(live: Live) -> None:
+    # Sent as is, the newline made an invalid header: a connection error quoting the whole key.
+    answer = await live.create(live.client(key=KEY + "\n"))
+    assert answer["choices"][0]["message"]["content"].startswith("You said:")

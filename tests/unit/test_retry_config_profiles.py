@@ -76,6 +76,25 @@ def test_api_key_precedence() -> None:
     assert resolve_api_key(None, {"DASHSCOPE_API_KEY": "b"}).get_secret_value() == "b"
 
 
+def test_a_key_read_from_a_file_loses_its_line_break() -> None:
+    assert resolve_api_key("sk-abc123\n", {}).get_secret_value() == "sk-abc123"
+    env = {"OPENSEARCH_LLM_API_KEY": " \n", "DASHSCOPE_API_KEY": "\tsk-env\r\n"}
+    assert resolve_api_key(None, env).get_secret_value() == "sk-env"
+
+
+@pytest.mark.parametrize("key", ["sk-ab\ncd", "sk-ab cd", "sk-\u00e9t\u00e9", "sk-\x00x"])
+def test_a_key_that_cannot_be_a_header_is_refused_without_showing_it(key: str) -> None:
+    for given, env, setting in (
+        (key, {}, "api_key"),
+        (None, {"DASHSCOPE_API_KEY": key}, "DASHSCOPE_API_KEY"),
+    ):
+        with pytest.raises(RequestValidationError) as info:
+            resolve_api_key(given, env)
+        assert info.value.field == setting
+        shown = f"{info.value} {info.value!r} {info.value.args} {info.value.value}"
+        assert "sk-" not in shown
+
+
 def test_missing_key_names_both_variables() -> None:
     with pytest.raises(MissingAPIKeyError) as info:
         resolve_api_key(None, {})
