@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from pydantic import SecretStr
 
 from opensearch_llm._errors import MissingAPIKeyError, RequestValidationError
+from opensearch_llm._validate import HEADER_MAP, is_header_map, shown_headers
 
 #: Environment variables read for the API key, in order of precedence.
 API_KEY_ENV_VARS: tuple[str, ...] = ("OPENSEARCH_LLM_API_KEY", "DASHSCOPE_API_KEY")
@@ -152,8 +154,15 @@ class Timeouts:
             value = getattr(self, name)
             if value is None and name == "stream_total":
                 continue
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                raise RequestValidationError(f"timeout.{name}", value, "a number of seconds > 0")
+            if (
+                not isinstance(value, (int, float))
+                or isinstance(value, bool)
+                or not math.isfinite(value)
+                or value <= 0
+            ):
+                raise RequestValidationError(
+                    f"timeout.{name}", value, "a finite number of seconds > 0"
+                )
 
 
 @dataclass(frozen=True)
@@ -173,6 +182,9 @@ class ClientConfig:
     max_connections: int = DEFAULT_MAX_CONNECTIONS
 
     def __post_init__(self) -> None:
+        if not is_header_map(self.default_headers):
+            shown = shown_headers(self.default_headers)
+            raise RequestValidationError("default_headers", shown, HEADER_MAP)
         _check_int("max_retries", self.max_retries, 0)
         _check_int("max_connections", self.max_connections, 1)
         _check_int("max_response_bytes", self.max_response_bytes, 1)

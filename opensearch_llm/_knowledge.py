@@ -41,6 +41,7 @@ from opensearch_llm._errors import (
     StreamError,
 )
 from opensearch_llm._framing import Frame, Framer
+from opensearch_llm._validate import HEADER_MAP, is_header_map, shown_headers
 from opensearch_llm._wire import error_from_body, event_error, parse_event_data, request_id_of
 
 #: ``csi_level`` values (api-docs 002): ``none`` does not moderate, ``loose`` blocks.
@@ -161,7 +162,10 @@ def build_knowledge_request(
         body["options"] = {"stream": True}
     if extra_body:
         body.update(extra_body)
-    return KnowledgeRequest(body, dict(extra_headers or {}), stream, model)
+    headers = dict(extra_headers or {})
+    if not is_header_map(headers):
+        raise RequestValidationError("extra_headers", shown_headers(headers), HEADER_MAP)
+    return KnowledgeRequest(body, headers, stream, model)
 
 
 def _check_fields(

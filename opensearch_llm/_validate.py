@@ -68,6 +68,31 @@ def _stop_ok(value: Any) -> bool:
 _BOOL = _of_type(bool, "true or false")
 _DICT = _of_type(dict, "a JSON object (dict)")
 
+#: What ``extra_headers`` and ``default_headers`` must be.
+HEADER_MAP = "a dict of header names to string values, in visible ASCII (spaces inside values)"
+
+
+def shown_headers(value: Any) -> Any:
+    """What an error may show of bad headers: their names (a value may be a credential)."""
+    return sorted(map(str, value)) if isinstance(value, dict) else f"<{type(value).__name__}>"
+
+
+def is_header_map(value: Any) -> bool:
+    """Whether ``value`` can be sent as HTTP headers: str names and values, visible ASCII."""
+    return isinstance(value, dict) and all(
+        isinstance(name, str)
+        and isinstance(text, str)
+        and name.isascii()
+        and name.isprintable()
+        and name
+        and " " not in name
+        and ":" not in name
+        and text.isascii()
+        and text.isprintable()
+        for name, text in value.items()
+    )
+
+
 #: Parameter name -> (check, what is allowed). One row per documented parameter.
 PARAM_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "max_tokens": _at_least(1),
@@ -90,10 +115,7 @@ PARAM_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "top_k": _at_least(0),
     "repetition_penalty": _range_check(0, 10, low_open=True),
     "extra_body": _DICT,
-    "extra_headers": (
-        lambda v: isinstance(v, dict) and all(isinstance(x, str) for kv in v.items() for x in kv),
-        "a dict of header names to string values",
-    ),
+    "extra_headers": (is_header_map, HEADER_MAP),
     # Checked in depth below; here only their outer type.
     "tools": (lambda v: isinstance(v, list), "a list of tool definitions"),
     "tool_choice": (lambda v: isinstance(v, (str, dict)), "a string or a dict"),
@@ -115,7 +137,9 @@ def validate_params(params: Mapping[str, Any]) -> None:
             )
         check, allowed = rule
         if not check(value):
-            raise RequestValidationError(name, value, allowed)
+            raise RequestValidationError(
+                name, shown_headers(value) if rule[1] is HEADER_MAP else value, allowed
+            )
     if params.get("tools") is not None:
         validate_tools(params["tools"])
     if params.get("tool_choice") is not None:

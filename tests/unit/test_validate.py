@@ -156,3 +156,56 @@ def test_documented_edges_pass() -> None:
 
 def test_typed_params_and_the_rules_name_the_same_fields() -> None:
     assert set(ChatParams.__annotations__) == set(CHAT_PARAMS)
+
+
+# --------------------------------------------------------------------------- headers and timeouts
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Team": "équipe-SECRET"},
+        {"X-Trace": "a\nb-SECRET"},
+        {"X Bad": "v-SECRET"},
+        {"X-Id": 7},
+        {"": "v-SECRET"},
+    ],
+)
+def test_headers_that_cannot_be_sent_are_refused_naming_only_the_header(headers: Any) -> None:
+    from opensearch_llm import ChatClient, KnowledgeClient
+    from opensearch_llm._knowledge import build_knowledge_request
+    from opensearch_llm._wire import build_chat_request
+
+    attempts = [
+        lambda: ChatClient("sk-x", default_headers=headers),
+        lambda: KnowledgeClient("sk-x", host="http://h", app="a", default_headers=headers),
+        lambda: build_chat_request(
+            "qwen-plus",
+            [{"role": "user", "content": "hi"}],
+            {"extra_headers": headers},
+            stream=False,
+        ),
+        lambda: build_knowledge_request(question="q", extra_headers=headers),
+    ]
+    for attempt in attempts:
+        with pytest.raises(RequestValidationError) as info:
+            attempt()
+        assert info.value.field in ("default_headers", "extra_headers")
+        assert "SECRET" not in f"{info.value} {info.value!r} {info.value.value}"
+
+
+def test_headers_with_spaces_inside_values_are_fine() -> None:
+    from opensearch_llm import ChatClient
+
+    ChatClient("sk-x", default_headers={"X-Note": "two words", "X-Empty": ""})
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -1.0, 0])
+@pytest.mark.parametrize(
+    "setting", ["timeout", "connect_timeout", "stream_idle_timeout", "stream_timeout"]
+)
+def test_timeouts_must_be_finite_and_positive(setting: str, value: float) -> None:
+    from opensearch_llm import AsyncChatClient
+
+    with pytest.raises(RequestValidationError, match="finite number of seconds"):
+        AsyncChatClient("sk-x", **{setting: value})
