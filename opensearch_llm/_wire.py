@@ -63,6 +63,7 @@ def build_chat_request(
     validate_params(params)
     set_params = {k: v for k, v in params.items() if v is not None}
     extra_body: dict[str, Any] = set_params.pop("extra_body", {})
+    _check_extra_body(extra_body)
     headers: dict[str, str] = set_params.pop("extra_headers", {})
     body = {**set_params, **extra_body}
 
@@ -92,6 +93,26 @@ def build_chat_request(
         stream=wire_stream,
         aggregate=wire_stream and not stream,
     )
+
+
+#: Request fields ``extra_body`` may not set: each has its own argument, and a value here would
+#: silently replace it (a ``stream`` here would even change how the answer is read).
+_OWN_ARGUMENTS = {
+    "model": "pass model=...",
+    "messages": "pass messages=...",
+    "stream": "call stream() for a stream, create() for one answer",
+}
+
+
+def _check_extra_body(extra_body: Mapping[str, Any]) -> None:
+    taken = sorted(set(extra_body) & set(_OWN_ARGUMENTS))
+    if taken:
+        raise RequestValidationError(
+            "extra_body",
+            taken,
+            "fields other than " + ", ".join(_OWN_ARGUMENTS),
+            "; ".join(f"{name}: {_OWN_ARGUMENTS[name]}" for name in taken) + ".",
+        )
 
 
 def encode_json(payload: Mapping[str, Any]) -> bytes:

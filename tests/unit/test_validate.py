@@ -209,3 +209,16 @@ def test_timeouts_must_be_finite_and_positive(setting: str, value: float) -> Non
 
     with pytest.raises(RequestValidationError, match="finite number of seconds"):
         AsyncChatClient("sk-x", **{setting: value})
+
+
+@pytest.mark.parametrize("field", ["model", "messages", "stream"])
+def test_extra_body_may_not_replace_a_field_that_has_its_own_argument(field: str) -> None:
+    from opensearch_llm._wire import build_chat_request
+
+    messages = [{"role": "user", "content": "hi"}]
+    with pytest.raises(RequestValidationError) as info:
+        build_chat_request("qwen-plus", messages, {"extra_body": {field: "x"}}, stream=False)
+    assert info.value.field == "extra_body" and info.value.value == [field]
+    assert f"{field}:" in str(info.value)  # says where the value belongs instead
+    sent = build_chat_request("qwen-plus", messages, {"extra_body": {"foo": 1}}, stream=False)
+    assert sent.payload["foo"] == 1 and sent.payload["model"] == "qwen-plus"
