@@ -5,18 +5,20 @@ does, and tolerates, with one set of rules for both APIs, what the service has b
 instead (see ``docs/service-facts.md``, streams):
 
 - ``data:`` with or without a space; lines ended by LF, CRLF or CR (also when a CRLF is split
-  between two reads); a UTF-8 byte order mark at the start; a body that ends without a blank
-  line;
+  between two reads); a UTF-8 character or byte order mark split between reads; a body that
+  ends without a blank line;
 - frames with no blank line between them: a ``data:`` line that arrives while the pending data
   is already a whole JSON value (or ``[DONE]``) starts a new frame;
 - bare JSON lines without ``data:``, and JSON values spread over several lines (a line that is
   no SSE field continues the pending data while that data is an unfinished JSON value);
 - ``event:`` names (kept on the frame), ``id:``, ``retry:`` and ``:`` comment lines.
 
-Any other line is ignored, as the SSE specification says of unknown fields; a stream that
-yields no frame at all is an error for the decoders, at its end. Several JSON values back to
-back in one frame (``{..}{..}``) are split by ``_wire.parse_event_data``. A line still without
-its end, or one frame's data, over ``max_event_bytes`` raises ``ResponseTooLargeError``.
+Any other line is ignored, as the SSE specification says of unknown fields (chat did so
+before; knowledge-llm used to refuse such lines): a stream that yields no frame at all is still
+an error, raised by either decoder at its end. Several JSON values back to back in one frame
+(``{..}{..}``, ``data: {..}data: {..}``) are split by ``_wire.parse_event_data``. A line still
+without its end, or one frame's data lines, over ``max_event_bytes`` bytes raises
+``ResponseTooLargeError``: nothing is buffered without bound.
 """
 
 from __future__ import annotations
@@ -101,10 +103,10 @@ class Framer:
         "_cr",
         "_data",
         "_event",
+        "_head",
         "_partial",
         "_scan",
         "_size",
-        "_started",
         "cut_short",
         "max_event_bytes",
     )
@@ -114,9 +116,10 @@ class Framer:
         # inside a multi-byte UTF-8 character, so no character is ever cut in two.
         self._partial = bytearray()
         self._cr = False  # a CR ended the last read: it may be half of a CRLF
-        self._started = False
+        #: The first bytes while they may still be a byte order mark (None: past the start).
+        self._head: bytes | None = b""
         self._data: list[str] = []
-        self._size = 0
+        self._size = 0  # bytes of the pending data lines
         self._event = ""
         self._scan: _JsonScan | None = None
         self.max_event_bytes = max_event_bytes
@@ -125,19 +128,18 @@ class Framer:
 
     def feed(self, chunk: bytes) -> list[Frame]:
         """The frames completed by ``chunk``."""
-        data = self._normalised(chunk)
-        last_newline = data.rfind(b"\n")
-        if last_newline < 0:
-            self._partial += data
+        lines = self._normalised(chunk).split(b"\n")
+        rest = lines.pop()  # the start of a line still without its end
+        if not lines:
+            self._partial += rest
             self._check_line()
             return []
         if self._partial:
-            self._partial += data[:last_newline]
-            lines, self._partial = bytes(self._partial), bytearray(data[last_newline + 1 :])
-        else:
-            lines, self._partial = data[:last_newline], bytearray(data[last_newline + 1 :])
+            self._partial += lines[0]
+            lines[0] = bytes(self._partial)
+        self._partial = bytearray(rest)
         self._check_line()
-        return self._lines(lines.split(b"\n"))
+        return self._lines(lines)
 
     def flush(self) -> list[Frame]:
         """The frames still pending when the stream ends (with or without a final blank line).
@@ -149,15 +151,13 @@ class Framer:
         if self._data and self._unfinished():
             self.cut_short = True
             self._data, self._size, self._scan = [], 0, None
-        frame = self._dispatch()
-        if frame is not None:
-            frames.append(frame)
+        if self._data:
+            frames.append(self._dispatch())
         return frames
 
     def _normalised(self, chunk: bytes) -> bytes:
-        if not self._started and chunk:
-            self._started = True
-            chunk = chunk.removeprefix(_BOM)
+        if self._head is not None:
+            chunk = self._without_bom(chunk)
         if self._cr:
             chunk, self._cr = b"\r" + chunk, False
         if chunk.endswith(b"\r"):
@@ -165,6 +165,15 @@ class Framer:
         if b"\r" in chunk:
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         return chunk
+
+    def _without_bom(self, chunk: bytes) -> bytes:
+        # A byte order mark may itself be split between the first reads: hold its first bytes.
+        head = self._head + chunk if self._head else chunk
+        if len(head) < len(_BOM) and _BOM.startswith(head):
+            self._head = head
+            return b""
+        self._head = None
+        return head.removeprefix(_BOM)
 
     def _check_line(self) -> None:
         if len(self._partial) > self.max_event_bytes:
@@ -176,42 +185,40 @@ class Framer:
     def _lines(self, lines: list[bytes]) -> list[Frame]:
         frames: list[Frame] = []
         for line in lines:
-            if line.startswith(b"data:"):
-                value = line[6:] if line[5:6] == b" " else line[5:]
-                frame = self._data_line(value.decode("utf-8", "replace"))
-            elif not line:
-                frame = self._dispatch()
+            if not line:
+                if self._data:
+                    frames.append(self._dispatch())
+                else:
+                    self._event = ""
+            elif line.startswith(b"data:"):
+                self._data_line(line[6:] if line[5:6] == b" " else line[5:], frames)
             else:
-                frame = self._other_line(line.decode("utf-8", "replace"))
-            if frame is not None:
-                frames.append(frame)
+                self._other_line(line, frames)
         return frames
 
-    def _other_line(self, line: str) -> Frame | None:
-        if line[0] in "{[":
-            return self._data_line(line)
-        if line.startswith("event:"):
-            self._event = line[6:].strip()
-        elif self._data and not line.startswith((":", "id:", "retry:")) and self._unfinished():
+    def _other_line(self, line: bytes, frames: list[Frame]) -> None:
+        if line[0] in b"{[":
+            self._data_line(line, frames)
+        elif line.startswith(b"event:"):
+            self._event = line[6:].decode("utf-8", "replace").strip()
+        elif self._data and not line.startswith((b":", b"id:", b"retry:")) and self._unfinished():
             self._append(line)  # a JSON value spread over several lines
-        return None
 
-    def _data_line(self, value: str) -> Frame | None:
+    def _data_line(self, value: bytes, frames: list[Frame]) -> None:
         # Frames sent with no blank line between them: a whole JSON value (or [DONE]) already
         # pending is its own frame, not the first line of a multi-line one.
-        previous = self._dispatch() if self._data and self._is_whole() else None
+        if self._data and self._is_whole():
+            frames.append(self._dispatch())
         self._append(value)
-        return previous
 
-    def _append(self, value: str) -> None:
-        size = self._size + len(value) + 1
-        if size > self.max_event_bytes:
+    def _append(self, value: bytes) -> None:
+        self._size += len(value) + 1
+        if self._size > self.max_event_bytes:
             self._data, self._size, self._scan = [], 0, None
             raise ResponseTooLargeError(
                 "a stream frame", limit=self.max_event_bytes, setting="max_event_bytes"
             )
-        self._size = size
-        self._data.append(value)
+        self._data.append(value.decode("utf-8", "replace"))
 
     def _scanned(self) -> _JsonScan:
         # Only frames of several lines are scanned, and each of their lines only once.
@@ -229,11 +236,9 @@ class Framer:
         scan = self._scanned()
         return bool(scan.json) and not scan.complete()
 
-    def _dispatch(self) -> Frame | None:
+    def _dispatch(self) -> Frame:
+        """The pending data as a frame (there is some), which is then cleared."""
         data = self._data
-        if not data:
-            self._event = ""
-            return None
         frame = Frame(data[0] if len(data) == 1 else "\n".join(data), self._event or "message")
         self._data = []
         self._event = ""
