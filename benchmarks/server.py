@@ -65,15 +65,20 @@ class ServerProcess:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._process is None:
-            return
-        assert self._process.stdin is not None
-        self._process.stdin.close()
-        try:
-            self._process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        stop_child(self._process)
+
+
+def stop_child(process: subprocess.Popen[str] | None) -> None:
+    """Stop a child that exits when its stdin closes; kill it after 15 s."""
+    if process is None:
+        return
+    assert process.stdin is not None
+    process.stdin.close()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 if __name__ == "__main__":

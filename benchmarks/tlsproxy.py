@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+from benchmarks.server import stop_child
 from benchmarks.system import pin_to
 
 READ_SIZE = 65536
@@ -94,11 +95,7 @@ async def _pipe(
             if wait > 0:
                 await asyncio.sleep(wait)
             if not data:
-                if writer.can_write_eof() and not writer.is_closing():
-                    with contextlib.suppress(Exception):
-                        writer.write_eof()
-                else:
-                    await _close(writer)
+                await _end(writer)
                 return
             writer.write(data)
             await writer.drain()
@@ -119,14 +116,19 @@ async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
     while True:
         data = await reader.read(READ_SIZE)
         if not data:
-            if writer.can_write_eof() and not writer.is_closing():
-                with contextlib.suppress(Exception):
-                    writer.write_eof()
-            else:
-                await _close(writer)
+            await _end(writer)
             return
         writer.write(data)
         await writer.drain()
+
+
+async def _end(writer: asyncio.StreamWriter) -> None:
+    """Pass an end of stream on: half-close when the transport can, else close."""
+    if writer.can_write_eof() and not writer.is_closing():
+        with contextlib.suppress(Exception):
+            writer.write_eof()
+    else:
+        await _close(writer)
 
 
 async def _join(
@@ -288,15 +290,7 @@ class ProxyProcess:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._process is None:
-            return
-        assert self._process.stdin is not None
-        self._process.stdin.close()
-        try:
-            self._process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        stop_child(self._process)
 
 
 if __name__ == "__main__":
