@@ -6,7 +6,7 @@ import importlib
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from operator import itemgetter
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LangSmithParams, LanguageModelInput
@@ -55,6 +55,7 @@ from opensearch_llm._adapters import (
     DEFAULT_MODEL,
     AsyncHttpClient,
     ClientCache,
+    OwnsClients,
     SyncHttpClient,
     forced_tool_settings,
     resolve_api_key,
@@ -121,7 +122,7 @@ def _api_key_from_env() -> SecretStr | None:
 _Clients = ClientCache[ChatClient, AsyncChatClient]
 
 
-class ChatOpenSearchLLM(BaseChatModel):
+class ChatOpenSearchLLM(OwnsClients, BaseChatModel):
     """Chat models of Alibaba Cloud OpenSearch LLM, Model Studio (DashScope) and the AI gateway.
 
     Built on ``opensearch_llm.ChatClient``/``AsyncChatClient``: retries, streaming, the gateway
@@ -268,6 +269,9 @@ class ChatOpenSearchLLM(BaseChatModel):
     """Merged into the JSON body of every request."""
 
     _clients: _Clients = PrivateAttr(default_factory=ClientCache)
+    CLIENT_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        (*CHAT_OPTION_NAMES, "http_client", "http_async_client")
+    )
 
     # ------------------------------------------------------------------ construction
 
@@ -385,18 +389,6 @@ class ChatOpenSearchLLM(BaseChatModel):
     async def aclose(self) -> None:
         """Close this event loop's connection pool (an injected client is left open)."""
         await self._clients.aclose()
-
-    def __copy__(self) -> Self:
-        clone = super().__copy__()
-        clone._clients = ClientCache()  # the shallow copy would share the live clients
-        return clone
-
-    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
-        memo = {} if memo is None else memo
-        for client in (self.http_client, self.http_async_client):
-            if client is not None:
-                memo[id(client)] = client  # shared, never copied: it holds sockets and locks
-        return super().__deepcopy__(memo)
 
     def __getstate__(self) -> dict[Any, Any]:
         """Pickle without live connections: injected httpx clients are dropped."""

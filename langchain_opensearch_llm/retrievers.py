@@ -9,7 +9,7 @@ LangChain-flavoured classes).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any, TypedDict
+from typing import Any, ClassVar, TypedDict
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForChainRun,
@@ -31,6 +31,7 @@ from opensearch_llm._adapters import (
     KNOWLEDGE_OPTION_NAMES,
     AsyncHttpClient,
     ClientCache,
+    OwnsClients,
     SyncHttpClient,
     check_knowledge_settings,
     knowledge_passages,
@@ -74,7 +75,7 @@ def _answer_document(result: KnowledgeResult, sources: Sequence[Document | str])
     return Document(page_content=result.answer, metadata=metadata)
 
 
-class _KnowledgeSettings(BaseModel):
+class _KnowledgeSettings(OwnsClients, BaseModel):
     """The connection and request settings both classes share."""
 
     # The input of a failed validation would show the key: never print it.
@@ -127,6 +128,15 @@ class _KnowledgeSettings(BaseModel):
 
     _clients: ClientCache[KnowledgeClient, AsyncKnowledgeClient] = PrivateAttr(
         default_factory=ClientCache
+    )
+    CLIENT_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        (
+            *KNOWLEDGE_OPTION_NAMES,
+            "access_key_id",
+            "access_key_secret",
+            "http_client",
+            "http_async_client",
+        )
     )
 
     @model_validator(mode="after")

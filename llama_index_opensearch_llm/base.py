@@ -10,7 +10,7 @@ import copy
 import logging
 import pickle
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -45,6 +45,7 @@ from opensearch_llm._adapters import (
     DEFAULT_MODEL,
     AsyncHttpClient,
     ClientCache,
+    OwnsClients,
     SyncHttpClient,
     forced_tool_settings,
     resolve_base_url,
@@ -80,7 +81,7 @@ _TRANSIENT_FIELDS = frozenset(
 )
 
 
-class OpenSearchLLM(FunctionCallingLLM):
+class OpenSearchLLM(OwnsClients, FunctionCallingLLM):
     """Alibaba Cloud OpenSearch LLM, Model Studio (DashScope) and AI gateway chat models.
 
     The API key comes from ``api_key``, else ``OPENSEARCH_LLM_API_KEY``, else
@@ -176,6 +177,9 @@ class OpenSearchLLM(FunctionCallingLLM):
     )
 
     _clients: ClientCache[ChatClient, AsyncChatClient] = PrivateAttr(default_factory=ClientCache)
+    CLIENT_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        (*CHAT_OPTION_NAMES, "http_client", "async_http_client")
+    )
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)

@@ -20,7 +20,7 @@ import threading
 import uuid
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, Generic, Protocol, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Protocol, TypeAlias, TypeVar
 
 from pydantic import AfterValidator
 
@@ -49,6 +49,7 @@ __all__ = [
     "KNOWLEDGE_OPTION_NAMES",
     "AsyncHttpClient",
     "ClientCache",
+    "OwnsClients",
     "SyncHttpClient",
     "check_knowledge_settings",
     "first_choice",
@@ -181,6 +182,15 @@ class ClientCache(Generic[SyncClientT, AsyncClientT]):
         for loop in [loop for loop in self._async if loop.is_closed()]:
             del self._async[loop]
 
+    def forget(self) -> None:
+        """Drop every client: the settings they were made from changed.
+
+        The next use makes new ones; dropped clients release their connections when collected.
+        """
+        with self._lock:
+            self._sync = None
+            self._async = weakref.WeakKeyDictionary()
+
     def close(self) -> None:
         """Close the sync client (an injected httpx client is left open)."""
         with self._lock:
@@ -208,6 +218,38 @@ class ClientCache(Generic[SyncClientT, AsyncClientT]):
 
     def __reduce__(self) -> tuple[type[ClientCache[Any, Any]], tuple[()]]:
         return (ClientCache, ())
+
+
+class OwnsClients:
+    """Copies with clients of their own, and settings that take effect after first use.
+
+    For an adapter model whose core clients live in ``_clients``: a copy (``copy.copy``,
+    ``copy.deepcopy``, ``model_copy``) gets clients of its own but shares an injected httpx
+    client, and setting a field in ``CLIENT_FIELDS`` after use drops the clients, so that the
+    next call sends with the new setting.
+    """
+
+    #: The fields the core clients are made from.
+    CLIENT_FIELDS: ClassVar[frozenset[str]]
+    _clients: ClientCache[Any, Any]
+
+    def __copy__(self) -> Any:
+        clone = super().__copy__()  # type: ignore[misc]
+        clone._clients = ClientCache()  # the shallow copy would share the live clients
+        return clone
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Any:
+        memo = {} if memo is None else memo
+        for name in self.CLIENT_FIELDS:
+            value = getattr(self, name, None)
+            if type(value).__module__.startswith("httpx"):
+                memo[id(value)] = value  # shared, never copied: it holds sockets and locks
+        return super().__deepcopy__(memo)  # type: ignore[misc]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in self.CLIENT_FIELDS:
+            self._clients.forget()
 
 
 async def _aclose_quietly(client: _AsyncCloses) -> None:

@@ -180,6 +180,13 @@ class ClientConfig:
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    #: Secrets other than the key that the service might echo (an AccessKey secret).
+    other_secrets: tuple[SecretStr, ...] = field(default=(), repr=False)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret an error or a log line must mask: the key and ``other_secrets``."""
+        return tuple(s.get_secret_value() for s in (self.api_key, *self.other_secrets))
 
     def __post_init__(self) -> None:
         if not is_header_map(self.default_headers):
@@ -209,6 +216,7 @@ def make_config(
     max_response_bytes: int | None = None,
     max_event_bytes: int | None = None,
     max_connections: int | None = None,
+    other_secrets: tuple[SecretStr, ...] = (),
 ) -> ClientConfig:
     """A ``ClientConfig`` from a client's keyword arguments; None means the default.
 
@@ -233,6 +241,7 @@ def make_config(
         max_response_bytes=_or_default(max_response_bytes, DEFAULT_MAX_RESPONSE_BYTES),
         max_event_bytes=_or_default(max_event_bytes, DEFAULT_MAX_EVENT_BYTES),
         max_connections=_or_default(max_connections, DEFAULT_MAX_CONNECTIONS),
+        other_secrets=other_secrets,
     )
 
 

@@ -21,10 +21,12 @@
         └── ResponseTooLargeError                     a body, line or frame over a size limit
 
 Every ``APIStatusError`` carries ``status``, ``code``, ``message``, ``request_id`` and ``body``.
+Service text copied into an error never shows a secret: ``hide_secrets`` masks it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -181,3 +183,56 @@ _HINTS: dict[type[APIStatusError], str] = {
 def _short_repr(value: Any, limit: int = 80) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --------------------------------------------------------------------------- secrets
+
+#: What an error may keep of a secret the service echoed: the first three and last four
+#: characters, as key listings show them; a short secret keeps nothing.
+_SHOWN_HEAD, _SHOWN_TAIL, _SHOWN_MIN_LENGTH = 3, 4, 16
+
+
+def masked(secret: str) -> str:
+    """``secret`` as an error may show it: ``sk-…abcd``, or ``…`` when it is short."""
+    if len(secret) < _SHOWN_MIN_LENGTH:
+        return "…"
+    return f"{secret[:_SHOWN_HEAD]}…{secret[-_SHOWN_TAIL:]}"
+
+
+def hide_secrets(error: BaseException, secrets: Sequence[str]) -> None:
+    """Mask every secret in ``error``, in place: its text, body, partial result and causes.
+
+    A server may echo the ``Authorization`` header in an error body or a stream frame.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen and secrets:
+        seen.add(id(current))
+        current.args = tuple(_hidden(arg, secrets) for arg in current.args)
+        fields = vars(current)
+        for name in ("message", "body", "partial", "value"):
+            if name in fields:
+                fields[name] = _hidden(fields[name], secrets)
+        current = current.__cause__ or current.__context__
+
+
+def _hidden(value: Any, secrets: Sequence[str]) -> Any:
+    """``value`` with its secrets masked: text replaced; JSON containers changed in place."""
+    if isinstance(value, str):
+        return _hidden_text(value, secrets)
+    stack = [value] if isinstance(value, (dict, list)) else []
+    while stack:  # a loop, not recursion: an error body may nest a thousand levels deep
+        node = stack.pop()
+        for key, item in list(node.items() if isinstance(node, dict) else enumerate(node)):
+            if isinstance(item, str):
+                node[key] = _hidden_text(item, secrets)
+            elif isinstance(item, (dict, list)):
+                stack.append(item)
+    return value
+
+
+def _hidden_text(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, masked(secret))
+    return text

@@ -41,7 +41,7 @@ from opensearch_llm._errors import (
     StreamError,
 )
 from opensearch_llm._framing import Frame, Framer
-from opensearch_llm._validate import HEADER_MAP, is_header_map, shown_headers
+from opensearch_llm._validate import HEADER_MAP, check_extra_body, is_header_map, shown_headers
 from opensearch_llm._wire import error_from_body, event_error, parse_event_data, request_id_of
 
 #: ``csi_level`` values (api-docs 002): ``none`` does not moderate, ``loose`` blocks.
@@ -133,6 +133,10 @@ class KnowledgeRequest:
     #: The model asked for (None: the application's default).
     model: str | None = None
 
+    def parse(self, body: Any, headers: Mapping[str, str]) -> KnowledgeResult:
+        """The answer to this request in a decoded, error-free body."""
+        return parse_knowledge_body(body, headers, self.model)
+
 
 def build_knowledge_request(
     *,
@@ -158,14 +162,36 @@ def build_knowledge_request(
         _set(body, "content", checked_content)
     _set(body, "model", model)
     _set(body, "csi_level", csi_level)
-    if stream:
-        body["options"] = {"stream": True}
     if extra_body:
+        check_extra_body(extra_body, _KNOWLEDGE_ARGUMENTS)
         body.update(extra_body)
+    if stream or "options" in body:
+        body["options"] = _options(body.get("options"), stream)
     headers = dict(extra_headers or {})
     if not is_header_map(headers):
         raise RequestValidationError("extra_headers", shown_headers(headers), HEADER_MAP)
     return KnowledgeRequest(body, headers, stream, model)
+
+
+#: Request fields ``extra_body`` may not set, as for chat (``_wire._CHAT_ARGUMENTS``).
+_KNOWLEDGE_ARGUMENTS = {
+    **{f: f"pass {f}=..." for f in ("question", "prompt", "content", "type", "model", "csi_level")},
+}
+
+
+def _options(options: Any, stream: bool) -> dict[str, Any]:
+    """``options`` with ``stream`` set for a stream; ``extra_body`` may not contradict it."""
+    options = {} if options is None else options
+    if not isinstance(options, Mapping):
+        raise RequestValidationError("extra_body.options", options, "an object")
+    if bool(options.get("stream", stream)) != stream:
+        raise RequestValidationError(
+            "extra_body.options.stream",
+            options["stream"],
+            f"{stream} or unset",
+            "Call stream() for a stream, answer() for one answer.",
+        )
+    return {**options, "stream": True} if stream else dict(options)
 
 
 def _check_fields(
@@ -288,6 +314,7 @@ class KnowledgeStreamDecoder:
         "_extra",
         "_framer",
         "_frames",
+        "_id_from_body",
         "_length",
         "latency",
         "model",
@@ -307,7 +334,9 @@ class KnowledgeStreamDecoder:
         self._frames: list[str] = []
         self._length = 0
         self._extra: list[dict[str, Any]] = []
+        #: The response header's id until a frame names one (the body's id wins).
         self.request_id = request_id
+        self._id_from_body = False
         self.latency: float | None = None
         self.raw: Any = None
         self.model = model
@@ -392,7 +421,8 @@ class KnowledgeStreamDecoder:
         if error is not None:
             raise error
         self.raw = frame
-        self.request_id = self.request_id or request_id_of(frame)
+        if not self._id_from_body and (found := request_id_of(frame)):
+            self.request_id, self._id_from_body = found, True
         self.latency = _latency(frame) if "latency" in frame else self.latency
         entries = _data_entries(frame) or []
         self._keep_extra(entries)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from typing_extensions import Self
 
-from opensearch_llm._errors import OpenSearchLLMError, StreamError
+from opensearch_llm._errors import OpenSearchLLMError, StreamError, hide_secrets
 from opensearch_llm._wire import request_id_of
 
 if TYPE_CHECKING:
@@ -96,7 +96,10 @@ class _Stream(Generic[Item, Result]):
         return self._decoder.done or self._decoder.finished
 
     def _raise_broken(self, error: OpenSearchLLMError) -> None:
+        secrets = self._open.secrets if self._open is not None else ()
+        hide_secrets(error, secrets)  # a frame may echo the key
         broken = self._decoder.broken(error)
+        hide_secrets(broken, secrets)
         if broken is error:
             raise error
         raise broken from error

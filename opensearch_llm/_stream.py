@@ -30,7 +30,7 @@ from opensearch_llm._wire import (
 class ChatChunkDecoder:
     """Bytes of a chat stream in, normalised ``chat.completion.chunk`` dicts out."""
 
-    __slots__ = ("_framer", "accumulator", "done", "request_id")
+    __slots__ = ("_framer", "_id_from_body", "accumulator", "done", "request_id")
 
     def __init__(
         self, request_id: str | None = None, *, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
@@ -39,7 +39,9 @@ class ChatChunkDecoder:
         self.accumulator = StreamAccumulator()
         #: ``[DONE]`` was received.
         self.done = False
+        #: The response header's id until a chunk names one (the body's id wins).
         self.request_id = request_id
+        self._id_from_body = False
 
     @property
     def finished(self) -> bool:
@@ -94,13 +96,12 @@ class ChatChunkDecoder:
                 if frame.event == "error":
                     raise event_error(value)
                 chunk = chunk_from_frame(value)
-                if self.request_id is None and chunk.get("id"):
-                    self.request_id = _id_suffix(chunk["id"])
+                if not self._id_from_body:
+                    self._take_request_id(chunk)
                 self.accumulator.add(chunk)
                 yield chunk
 
-
-def _id_suffix(chat_id: object) -> str | None:
-    if not isinstance(chat_id, str):
-        return None
-    return chat_id[9:] if chat_id.startswith("chatcmpl-") and len(chat_id) > 9 else None
+    def _take_request_id(self, chunk: dict[str, Any]) -> None:
+        found = request_id_of(chunk)
+        if found:
+            self.request_id, self._id_from_body = found, True

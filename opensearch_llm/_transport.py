@@ -24,6 +24,7 @@ from opensearch_llm._errors import (
     APITimeoutError,
     ResponseDecodeError,
     ResponseTooLargeError,
+    hide_secrets,
 )
 from opensearch_llm._retry import backoff_delay, retry_allowed
 from opensearch_llm._version import __version__
@@ -266,6 +267,8 @@ class OpenStream:
         #: A body read whole that is not one JSON document (e.g. back-to-back JSON objects).
         self.content = content
         self._pieces: Any = None
+        #: What errors raised while reading must mask (set by the transport that opened it).
+        self.secrets: tuple[str, ...] = ()
 
     def iter_bytes(self) -> Iterator[bytes]:
         """The body's bytes as they arrive (the same iterator on every call)."""
@@ -369,20 +372,29 @@ def _worth_retrying(error: Exception, config: ClientConfig) -> bool:
     return config.max_retries > 0 and retry_allowed(error, config.max_retry_after)
 
 
-def _replaying(failure: Exception, attempt: Callable[..., T]) -> Callable[..., T]:
-    """``attempt`` whose first call raises ``failure`` again (tenacity counts it as attempt 1)."""
+def _replaying(
+    failure: Exception, attempt: Callable[..., T], secrets: tuple[str, ...]
+) -> Callable[..., T]:
+    """``attempt`` whose first call raises ``failure`` again (tenacity counts it as attempt 1).
+
+    Each error is masked before tenacity logs it.
+    """
     pending = [failure]
 
     def replay(*args: Any) -> T:
         if pending:
             raise pending.pop()
-        return attempt(*args)
+        try:
+            return attempt(*args)
+        except Exception as error:
+            hide_secrets(error, secrets)
+            raise
 
     return replay
 
 
 def _areplaying(
-    failure: Exception, attempt: Callable[..., Awaitable[T]]
+    failure: Exception, attempt: Callable[..., Awaitable[T]], secrets: tuple[str, ...]
 ) -> Callable[..., Awaitable[T]]:
     """``_replaying`` for a coroutine function (tenacity awaits only those, not lambdas)."""
     pending = [failure]
@@ -390,7 +402,11 @@ def _areplaying(
     async def replay(*args: Any) -> T:
         if pending:
             raise pending.pop()
-        return await attempt(*args)
+        try:
+            return await attempt(*args)
+        except Exception as error:
+            hide_secrets(error, secrets)
+            raise
 
     return replay
 
@@ -413,6 +429,19 @@ def _retrier(config: ClientConfig, *, asynchronous: bool) -> Any:
 
 # --------------------------------------------------------------------------- transports
 
+#: Turns a decoded answer and its response headers into a client's result.
+Parse = Callable[[Any, Mapping[str, str]], T]
+
+
+def _parsed(
+    parse: Parse[T], answer: Any, headers: Mapping[str, str], secrets: tuple[str, ...]
+) -> T:
+    try:
+        return parse(answer, headers)
+    except Exception as error:  # a parse error copies the service's text
+        hide_secrets(error, secrets)
+        raise
+
 
 class SyncTransport:
     """Sends requests through one reused ``httpx.Client``, with retries and limits."""
@@ -424,21 +453,23 @@ class SyncTransport:
         self.sender: Sender = HttpxSender(config, http_client)
         self._headers = request_headers(config)
         self._limits = _TransportLimits(config)
+        self._secrets = config.secrets
 
     def __repr__(self) -> str:
         return f"SyncTransport(base_url={self.config.base_url!r})"
 
-    def post_json(
-        self, url: str, body: bytes, headers: Headers = None
-    ) -> tuple[Any, Mapping[str, str]]:
-        """POST ``body``; the decoded JSON answer and the response headers. Retries."""
-        return self._retrying(self._post_once, url, body, headers)
+    def post_json(self, url: str, body: bytes, headers: Headers, parse: Parse[T]) -> T:
+        """POST ``body``; ``parse(answer, response headers)`` of the decoded JSON. Retries."""
+        answer, response_headers = self._retrying(self._post_once, url, body, headers)
+        return _parsed(parse, answer, response_headers, self._secrets)
 
     def open_stream(
         self, url: str, body: bytes, headers: Headers = None, *, aggregate: bool = False
     ) -> OpenStream:
         """POST ``body`` for a stream; retries until the response starts well, never after."""
-        return self._retrying(self._open_once, url, body, headers, aggregate)
+        opened = self._retrying(self._open_once, url, body, headers, aggregate)
+        opened.secrets = self._secrets
+        return opened
 
     def close(self) -> None:
         """Close the connection pool if this transport made it."""
@@ -449,9 +480,10 @@ class SyncTransport:
         try:
             return attempt(*args)
         except Exception as error:
+            hide_secrets(error, self._secrets)
             if not _worth_retrying(error, self.config):
                 raise
-            replay = _replaying(error, attempt)
+            replay = _replaying(error, attempt, self._secrets)
         return cast(T, _retrier(self.config, asynchronous=False)(replay, *args))
 
     def _post_once(self, url: str, body: bytes, headers: Headers) -> tuple[Any, Mapping[str, str]]:
@@ -465,7 +497,7 @@ class SyncTransport:
     def _open_once(self, url: str, body: bytes, headers: Headers, aggregate: bool) -> OpenStream:
         limits = self._limits.aggregate if aggregate else self._limits.stream
         response = self.sender.send(url, body, self._merge(headers), limits)
-        if response.status < 400 and _is_event_stream(response.headers):
+        if response.status < 300 and _is_event_stream(response.headers):
             return OpenStream(response, response.headers)
         try:
             content = response.read()
@@ -493,21 +525,23 @@ class AsyncTransport:
             self.sender = AsyncHttpxSender(config, http_client)
         self._headers = request_headers(config)
         self._limits = _TransportLimits(config)
+        self._secrets = config.secrets
 
     def __repr__(self) -> str:
         return f"AsyncTransport(base_url={self.config.base_url!r})"
 
-    async def post_json(
-        self, url: str, body: bytes, headers: Headers = None
-    ) -> tuple[Any, Mapping[str, str]]:
-        """POST ``body``; the decoded JSON answer and the response headers. Retries."""
-        return await self._retrying(self._post_once, url, body, headers)
+    async def post_json(self, url: str, body: bytes, headers: Headers, parse: Parse[T]) -> T:
+        """POST ``body``; ``parse(answer, response headers)`` of the decoded JSON. Retries."""
+        answer, response_headers = await self._retrying(self._post_once, url, body, headers)
+        return _parsed(parse, answer, response_headers, self._secrets)
 
     async def open_stream(
         self, url: str, body: bytes, headers: Headers = None, *, aggregate: bool = False
     ) -> OpenStream:
         """POST ``body`` for a stream; retries until the response starts well, never after."""
-        return await self._retrying(self._open_once, url, body, headers, aggregate)
+        opened = await self._retrying(self._open_once, url, body, headers, aggregate)
+        opened.secrets = self._secrets
+        return opened
 
     async def aclose(self) -> None:
         """Close the connection pool if this transport made it."""
@@ -517,9 +551,10 @@ class AsyncTransport:
         try:
             return await attempt(*args)
         except Exception as error:
+            hide_secrets(error, self._secrets)
             if not _worth_retrying(error, self.config):
                 raise
-            replay = _areplaying(error, attempt)
+            replay = _areplaying(error, attempt, self._secrets)
         return cast(T, await _retrier(self.config, asynchronous=True)(replay, *args))
 
     async def _post_once(
@@ -537,7 +572,7 @@ class AsyncTransport:
     ) -> OpenStream:
         limits = self._limits.aggregate if aggregate else self._limits.stream
         response = await self.sender.send(url, body, self._merge(headers), limits)
-        if response.status < 400 and _is_event_stream(response.headers):
+        if response.status < 300 and _is_event_stream(response.headers):
             return OpenStream(response, response.headers)
         try:
             content = await response.read()

@@ -5,7 +5,8 @@ request, in the running event loop (aiohttp's pools belong to one loop); a clien
 new loop after its first loop ended gets a new session. TLS verifies against certifi's bundle,
 as httpx does, unless ``SSL_CERT_FILE`` or ``SSL_CERT_DIR`` names another; the proxy comes
 from the environment (``HTTPS_PROXY``, ``NO_PROXY``...), read once per session. A session
-that is dropped without ``aclose()`` has its connections closed when the sender is collected.
+that is dropped without ``aclose()`` has its connections closed when the sender is collected,
+or when its event loop shuts down (``asyncio.run``'s end), whichever comes first.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import ssl
 import urllib.request
 import weakref
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 
 import aiohttp
 
@@ -123,12 +124,15 @@ class AiohttpSender:
         self.session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._finalizer: weakref.finalize | None = None  # type: ignore[type-arg]
+        self._closer: AsyncGenerator[None, None] | None = None
 
     async def send(
         self, url: str, body: bytes, headers: dict[str, str], limits: Limits
     ) -> AiohttpBody:
         """The response once its head has arrived."""
-        session = self._session()
+        session = self.session
+        if session is None or self._loop is not asyncio.get_running_loop():
+            session = await self._new_session()
         try:
             response = await session.post(
                 url,
@@ -144,25 +148,21 @@ class AiohttpSender:
 
     async def aclose(self) -> None:
         """Close the session and its connections."""
-        session, loop, finalizer = self.session, self._loop, self._finalizer
-        self.session = self._loop = self._finalizer = None
-        if session is None or finalizer is None:
+        loop, finalizer, closer = self._loop, self._finalizer, self._closer
+        self.session = self._loop = self._finalizer = self._closer = None
+        if finalizer is None or closer is None:
             return
         if loop is asyncio.get_running_loop():
             finalizer.detach()
-            await session.close()
+            await closer.aclose()  # closes the session
         else:
             finalizer()  # another loop's session cannot be awaited here
 
-    def _session(self) -> aiohttp.ClientSession:
-        session, loop = self.session, asyncio.get_running_loop()
-        if session is not None and self._loop is loop:
-            return session
+    async def _new_session(self) -> aiohttp.ClientSession:
+        """A session in the running loop (the first, or another loop's session was left)."""
         if self._finalizer is not None:
             self._finalizer()  # another loop's session: its connections cannot serve this one
-        return self._new_session(loop)
-
-    def _new_session(self, loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
         connector = aiohttp.TCPConnector(
             limit=self._max_connections, limit_per_host=0, ssl=_ssl_context()
         )
@@ -171,7 +171,22 @@ class AiohttpSender:
         )
         self.session, self._loop = session, loop
         self._finalizer = weakref.finalize(self, _abandon, session, loop)
+        self._closer = _closed_at_shutdown(session)
+        await self._closer.__anext__()  # the loop now closes it when it shuts down
         return session
+
+
+async def _closed_at_shutdown(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+    """Closes ``session`` when closed itself, at the latest when its event loop shuts down.
+
+    It waits at its ``yield`` until ``aclose()``, or the loop's ``shutdown_asyncgens()``
+    (``asyncio.run`` and ``asyncio.Runner`` call it before closing the loop), so that a session
+    nobody closed still closes its sockets while its loop can.
+    """
+    try:
+        yield
+    finally:
+        await session.close()
 
 
 def _abandon(session: aiohttp.ClientSession, loop: asyncio.AbstractEventLoop) -> None:

@@ -8,6 +8,7 @@ milliseconds of CPU per request under concurrency (``_transport_aiohttp`` is the
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping
 
 import httpx
@@ -101,8 +102,10 @@ class HttpxSender:
     """Sends through one reused ``httpx.Client`` (made here unless one is given)."""
 
     def __init__(self, config: ClientConfig, http_client: httpx.Client | None = None) -> None:
-        self._owns_client = http_client is None
         self.http_client = http_client or httpx.Client(limits=_pool_limits(config))
+        # A sender dropped without close() (a framework model nobody closes) closes its pool
+        # when collected, instead of leaving its sockets to warn at the garbage collector.
+        self._release = None if http_client else weakref.finalize(self, self.http_client.close)
 
     def send(self, url: str, body: bytes, headers: dict[str, str], limits: Limits) -> HttpxBody:
         """The response once its head has arrived."""
@@ -117,8 +120,8 @@ class HttpxSender:
 
     def close(self) -> None:
         """Close the httpx client if this sender made it."""
-        if self._owns_client:
-            self.http_client.close()
+        if self._release is not None:
+            self._release()
 
 
 class AsyncHttpxBody:

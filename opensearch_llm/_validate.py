@@ -306,3 +306,18 @@ def validate_response_format(response_format: Mapping[str, Any]) -> None:
                 spec,
                 "{'name': str, 'schema': {...}, 'strict'?: bool}",
             )
+
+
+def check_extra_body(extra_body: Mapping[str, Any], own_arguments: Mapping[str, str]) -> None:
+    """Refuse ``extra_body`` keys that have their own argument: they would replace it.
+
+    ``own_arguments`` maps each such key to how to pass it instead.
+    """
+    taken = sorted(set(extra_body) & set(own_arguments))
+    if taken:
+        raise RequestValidationError(
+            "extra_body",
+            taken,
+            "fields other than " + ", ".join(own_arguments),
+            "; ".join(f"{name}: {own_arguments[name]}" for name in taken) + ".",
+        )

@@ -33,6 +33,7 @@ from opensearch_llm._framing import is_done
 from opensearch_llm._profiles import get_profile, thinking_enabled
 from opensearch_llm._retry import parse_retry_after
 from opensearch_llm._validate import (
+    check_extra_body,
     is_forced_tool_choice,
     validate_messages,
     validate_model,
@@ -63,7 +64,7 @@ def build_chat_request(
     validate_params(params)
     set_params = {k: v for k, v in params.items() if v is not None}
     extra_body: dict[str, Any] = set_params.pop("extra_body", {})
-    _check_extra_body(extra_body)
+    check_extra_body(extra_body, _CHAT_ARGUMENTS)
     headers: dict[str, str] = set_params.pop("extra_headers", {})
     body = {**set_params, **extra_body}
 
@@ -95,46 +96,42 @@ def build_chat_request(
     )
 
 
-#: Request fields ``extra_body`` may not set: each has its own argument, and a value here would
-#: silently replace it (a ``stream`` here would even change how the answer is read).
-_OWN_ARGUMENTS = {
+#: Request fields ``extra_body`` may not set: each has its own argument, and a value there would
+#: silently replace it (a ``stream`` there would even change how the answer is read).
+_CHAT_ARGUMENTS = {
     "model": "pass model=...",
     "messages": "pass messages=...",
     "stream": "call stream() for a stream, create() for one answer",
 }
 
 
-def _check_extra_body(extra_body: Mapping[str, Any]) -> None:
-    taken = sorted(set(extra_body) & set(_OWN_ARGUMENTS))
-    if taken:
-        raise RequestValidationError(
-            "extra_body",
-            taken,
-            "fields other than " + ", ".join(_OWN_ARGUMENTS),
-            "; ".join(f"{name}: {_OWN_ARGUMENTS[name]}" for name in taken) + ".",
-        )
-
-
 def encode_json(payload: Mapping[str, Any]) -> bytes:
-    """The request body as compact UTF-8 JSON; non-serializable content is a validation error."""
+    """The request body as compact UTF-8 JSON; content that cannot be sent is refused.
+
+    Not serializable, or nested deeper than the interpreter's recursion limit: a
+    ``RequestValidationError`` naming the top-level field.
+    """
     try:
         return json.dumps(
             payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False
         ).encode()
-    except (TypeError, ValueError) as error:
+    except _UNSENDABLE as error:
         raise RequestValidationError(
             _unserializable_field(payload),
             None,
-            "JSON-serializable values (str, numbers, lists, dicts)",
+            "JSON-serializable values (str, numbers, lists, dicts) of a reasonable depth",
             str(error),
         ) from None
+
+
+_UNSENDABLE = (TypeError, ValueError, RecursionError)
 
 
 def _unserializable_field(payload: Mapping[str, Any]) -> str:
     for key, value in payload.items():
         try:
             json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError):
+        except _UNSENDABLE:
             return key
     return "body"
 
@@ -158,6 +155,8 @@ def decode_json(data: str | bytes) -> Any:
 
 def decode_response(status: int, content: bytes, headers: Mapping[str, str]) -> Any:
     """The JSON body of a response, unwrapped from the gateway envelope; raises on any error."""
+    if 300 <= status < 400:
+        raise redirect_error(status, headers, content)
     try:
         body = decode_json(content) if content else None
     except (ValueError, RecursionError):
@@ -205,14 +204,16 @@ def normalise_completion(body: dict[str, Any], request_id: str | None) -> dict[s
 
 
 def request_id_of(body: Any, headers: Mapping[str, str] | None = None) -> str | None:
-    """The request id: body ``request_id``, else the ``chatcmpl-`` id's suffix, else the header."""
+    """The request id: the body's, else the ``chatcmpl-`` id's suffix, else the header.
+
+    The body's is looked for at its top level, in its error object and in envelope data.
+    """
     if isinstance(body, dict):
         for key in ("request_id", "requestId", "RequestId"):
             if body.get(key):
                 return str(body[key])
-        inner = body.get("data") if is_envelope(body) else None
-        if isinstance(inner, dict) and inner is not body:
-            found = request_id_of(inner)
+        for inner in (body.get("error"), body.get("data") if is_envelope(body) else None):
+            found = request_id_of(inner) if isinstance(inner, dict) and inner is not body else None
             if found:
                 return found
         chat_id = body.get("id")
@@ -279,6 +280,18 @@ def error_from_body(
     )
 
 
+def redirect_error(status: int, headers: Mapping[str, str], content: bytes = b"") -> APIStatusError:
+    """The error for a redirect, which is never followed: it would send the key elsewhere."""
+    location = headers.get("location") or "an address it did not give"
+    return APIStatusError(
+        f"the service redirected the request to {location}; redirects are not followed "
+        "(the API key would go with them): set base_url (or host) to the address to use",
+        status=status,
+        request_id=request_id_of(None, headers),
+        body=_snippet(content),
+    )
+
+
 def error_fields(body: Any) -> tuple[str | None, str] | None:
     """``(code, message)`` when ``body`` is one of the error shapes, else None."""
     if not isinstance(body, dict):
@@ -316,12 +329,17 @@ def _is_flat_error(body: dict[str, Any]) -> bool:
 
 
 def error_class(status: int, code: str | None, message: str = "") -> type[APIStatusError]:
-    """The exception class for an HTTP status and a service error code."""
+    """The exception class for an HTTP status, a service error code and its message."""
+    cls = _class_of(status, code)
+    if cls is BadRequestError and _CONTEXT_OVERFLOW.search(message):
+        return ContextWindowExceededError  # under 400, or under 200 with an invalid-parameter code
+    return cls
+
+
+def _class_of(status: int, code: str | None) -> type[APIStatusError]:
     by_code = _CODE_CLASSES.get(_code_key(code)) if code else None
     if by_code in (ContentFilterError, ContextWindowExceededError):
         return by_code
-    if status == 400 and _CONTEXT_OVERFLOW.search(message):
-        return ContextWindowExceededError
     if status >= 400:
         if status in _STATUS_CLASSES:
             return _STATUS_CLASSES[status]
@@ -332,7 +350,7 @@ def error_class(status: int, code: str | None, message: str = "") -> type[APISta
     # Gateway codes may be HTTP statuses ("429"); other numeric codes (knowledge-llm's "1001")
     # are the service's own and say nothing about retrying.
     if code and code.isdigit() and 400 <= int(code) < 600:
-        return error_class(int(code), None, message)
+        return _class_of(int(code), None)
     return APIStatusError
 
 
@@ -414,13 +432,18 @@ def chunk_from_frame(frame: Any) -> dict[str, Any]:
 
 
 def _checked_chunk(chunk: dict[str, Any]) -> dict[str, Any]:
-    """``chunk`` if its fields have the documented types; else a ``ResponseDecodeError``."""
+    """``chunk`` if its fields have the documented types; else a ``ResponseDecodeError``.
+
+    ``choices`` is made a list when missing (a ``data: {}`` keep-alive has none).
+    """
     problem = _chunk_problem(chunk)
     if problem is not None:
         raise ResponseDecodeError(
             f"a stream frame's {problem} has an unexpected type: {str(chunk)[:200]}",
             body=str(chunk)[:200],
         )
+    if chunk.get("choices") is None:
+        chunk["choices"] = []
     return chunk
 
 

@@ -117,10 +117,9 @@ class ChatClient(_ChatClientBase, SyncClient):
         if request.aggregate:
             with self._stream(request) as stream:
                 return stream.collect()
-        answer, headers = self._transport.post_json(
-            self._url, encode_json(request.payload), request.headers
+        return self._transport.post_json(
+            self._url, encode_json(request.payload), request.headers, _completion
         )
-        return _completion(answer, headers)
 
     def stream(
         self, *, model: str, messages: list[Message], **params: Unpack[ChatParams]
@@ -168,10 +167,9 @@ class AsyncChatClient(_ChatClientBase, AsyncClient):
         if request.aggregate:
             async with self._stream(request) as stream:
                 return await stream.collect()
-        answer, headers = await self._transport.post_json(
-            self._url, encode_json(request.payload), request.headers
+        return await self._transport.post_json(
+            self._url, encode_json(request.payload), request.headers, _completion
         )
-        return _completion(answer, headers)
 
     def stream(
         self, *, model: str, messages: list[Message], **params: Unpack[ChatParams]

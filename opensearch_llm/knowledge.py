@@ -34,7 +34,6 @@ from opensearch_llm._knowledge import (
     KnowledgeStreamDecoder,
     build_knowledge_request,
     knowledge_url,
-    parse_knowledge_body,
     resolve_app,
     resolve_host,
     signature_date,
@@ -119,6 +118,7 @@ class _KnowledgeClientBase:
             max_response_bytes=max_response_bytes,
             max_event_bytes=max_event_bytes,
             max_connections=max_connections,
+            other_secrets=(self._credentials.access_key_secret,) if self._credentials else (),
         )
         self._url = knowledge_url(self._config.base_url, self._app)
 
@@ -206,8 +206,7 @@ class KnowledgeClient(_KnowledgeClientBase, SyncClient):
     ) -> KnowledgeResult:
         """The answer to ``question`` from the ``content`` passages (or to ``prompt=``)."""
         request, body, headers = self._prepare(question, content, params, stream=False)
-        answer, response_headers = self._transport.post_json(self._url, body, headers)
-        return parse_knowledge_body(answer, response_headers, request.model)
+        return self._transport.post_json(self._url, body, headers, request.parse)
 
     def stream(
         self,
@@ -254,8 +253,7 @@ class AsyncKnowledgeClient(_KnowledgeClientBase, AsyncClient):
     ) -> KnowledgeResult:
         """The answer to ``question`` from the ``content`` passages (or to ``prompt=``)."""
         request, body, headers = self._prepare(question, content, params, stream=False)
-        answer, response_headers = await self._transport.post_json(self._url, body, headers)
-        return parse_knowledge_body(answer, response_headers, request.model)
+        return await self._transport.post_json(self._url, body, headers, request.parse)
 
     def stream(
         self,

@@ -115,7 +115,11 @@ frame, or every byte of a non-streamed body, ``delay`` seconds after the one bef
 0.1: a server that never stops sending yet never finishes), ``malformed-json`` (a broken
 frame after ``after`` frames; non-streamed: half a JSON body), ``content-filter`` (half the
 content, ``finish_reason: "content_filter"``; knowledge-llm: blocked), ``knowledge-cumulative``
-(each knowledge-llm frame carries the whole answer so far), ``sse-no-space`` (``data:{...}``).
+(each knowledge-llm frame carries the whole answer so far), ``sse-no-space`` (``data:{...}``),
+``echo-auth`` (a 401 whose message quotes the ``Authorization`` header; streamed: an error frame
+that quotes it after ``after`` frames), ``input-too-long`` (DashScope's flat ``InvalidParameter``
+"Range of input length" error under HTTP 200), ``redirect`` (307 to ``https://moved.example.com/``),
+``keep-alive-frames`` (a ``data: {}`` frame before every frame of a stream).
 Error faults answer before authentication and validation; faults that bend a reply apply only to
 a successful one. In-process transports honour delays with real sleeps, raise ``httpx.ReadTimeout``
 when the time without bytes exceeds the request's read timeout, and ``httpx.ReadError`` on a reset.

@@ -151,6 +151,24 @@ def _flat(exchange: Exchange, fault: Fault) -> EmuResponse:
     return json_response(fault.status or 400, exchange.request_id, body)
 
 
+_INPUT_TOO_LONG = ApiError(400, "InvalidParameter", "Range of input length should be [1, 30720]")
+
+
+def _input_too_long(exchange: Exchange, fault: Fault) -> EmuResponse:
+    """DashScope's over-long-input error, flat and under HTTP 200 as the native API sends it."""
+    body = flat_error(_INPUT_TOO_LONG, exchange.request_id)
+    return json_response(fault.status or 200, exchange.request_id, body)
+
+
+REDIRECT_LOCATION = "https://moved.example.com/"
+
+
+def _redirect(exchange: Exchange, fault: Fault) -> EmuResponse:
+    location = (b"location", REDIRECT_LOCATION.encode())
+    headers = head(exchange.request_id, HTML_TYPE, [location, (b"content-length", b"0")])
+    return EmuResponse(fault.status or 307, headers, [])
+
+
 def _reset(exchange: Exchange, fault: Fault) -> EmuResponse:
     return EmuResponse(0, [], [], prelude=[RESET])
 
@@ -201,6 +219,27 @@ def _error_frame(exchange: Exchange, fault: Fault, response: EmuResponse) -> Emu
         return _error_200(exchange, fault)
     frame = b"data: " + dumps(exchange.route.error_style(_STREAM_ERROR, exchange.request_id))
     return replace(response, body=[*response.body[: fault.after], frame + b"\n\n"])
+
+
+def _echo_auth(exchange: Exchange, fault: Fault) -> EmuResponse:
+    """An error that quotes the request's ``Authorization`` header (a careless server)."""
+    echoed = exchange.headers.get("authorization", "")
+    error = ApiError(fault.status or 401, "invalid_api_key", f"Incorrect API key: {echoed}")
+    response = exchange.normal()
+    if not response.streamed:
+        return exchange.error(error, fault.status or 401)
+    frame = b"data: " + dumps(exchange.route.error_style(error, exchange.request_id))
+    return replace(response, body=[*response.body[: fault.after], frame + b"\n\n"])
+
+
+def _keep_alive_frames(exchange: Exchange, fault: Fault, response: EmuResponse) -> EmuResponse:
+    """A ``data: {}`` frame (no choices, no data) before every frame of a stream."""
+    if not response.streamed:
+        return response
+    pieces: list[Piece] = []
+    for piece in response.body:
+        pieces += [b"data: {}\n\n", piece] if isinstance(piece, bytes) else [piece]
+    return replace(response, body=pieces)
 
 
 def _no_done(exchange: Exchange, fault: Fault, response: EmuResponse) -> EmuResponse:
@@ -270,10 +309,14 @@ FAULTS: dict[str, FaultHandler] = {
     "success-false": _error_200,
     "knowledge-errors": _error_200,
     "flat-error": _flat,
+    "input-too-long": _input_too_long,
+    "redirect": _redirect,
     "reset": _reset,
+    "echo-auth": _echo_auth,
     "reset-mid-stream": _on_success(_reset_mid_body),
     "error-frame": _on_success(_error_frame),
     "no-done": _on_success(_no_done),
+    "keep-alive-frames": _on_success(_keep_alive_frames),
     "slow-first-byte": _slow_first_byte,
     "stall": _on_success(_stall),
     "trickle": _on_success(_trickle),

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from emu_support import COMPATIBLE, GATEWAY, KNOWLEDGE, Caller, ask
+from emu_support import COMPATIBLE, GATEWAY, KEY, KNOWLEDGE, Caller, ask
 
 from opensearch_llm.emulator import FAULT_NAMES, Emulator, Fault, FaultError
 
@@ -139,6 +139,36 @@ async def test_error_frame_in_the_gateway_is_enveloped(in_process: Caller) -> No
 async def test_error_frame_on_a_non_streamed_call_is_an_error_under_200(in_process: Caller) -> None:
     result = await in_process(ask(), headers=fault("error-frame"))
     assert result.status == 200 and "error" in result.json()
+
+
+async def test_echo_auth_quotes_the_authorization_header(call: Caller) -> None:
+    result = await call(ask(), headers=fault("echo-auth"))
+    assert result.status == 401 and KEY in result.json()["error"]["message"]
+    streamed = await call(STREAM, headers=fault("echo-auth", after=2))
+    chunks = streamed.chunks()
+    assert len(chunks) == 3 and KEY in chunks[-1]["error"]["message"]
+
+
+async def test_input_too_long_is_a_flat_invalid_parameter_under_200(call: Caller) -> None:
+    for request in (ask(), STREAM):
+        result = await call(request, headers=fault("input-too-long"))
+        body = result.json()
+        assert result.status == 200 and body["code"] == "InvalidParameter"
+        assert body["message"].startswith("Range of input length")
+
+
+async def test_redirect_names_the_new_address(call: Caller) -> None:
+    result = await call(STREAM, headers=fault("redirect"))
+    assert result.status == 307
+    assert result.headers["location"] == "https://moved.example.com/"
+
+
+async def test_keep_alive_frames_come_before_every_frame(call: Caller) -> None:
+    result = await call(STREAM, headers=fault("keep-alive-frames"))
+    chunks = result.chunks()
+    assert chunks[0] == {} and chunks[1] != {} and chunks[::2] == [{}] * len(chunks[::2])
+    plain = await call(ask(), headers=fault("keep-alive-frames"))
+    assert plain.json()["choices"]  # a non-streamed answer is left alone
 
 
 async def test_stream_without_done(call: Caller) -> None:

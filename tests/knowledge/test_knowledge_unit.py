@@ -83,6 +83,26 @@ def test_every_field_and_stream_option() -> None:
     assert request.stream and request.model == "qwen-turbo" and request.headers == {"X-Trace": "t"}
 
 
+def test_extra_body_options_are_kept_but_may_not_contradict_the_call() -> None:
+    more = {"options": {"stream": False, "trace": True}}
+    assert build_knowledge_request(question="q", extra_body=more).payload["options"] == {
+        "stream": False,
+        "trace": True,
+    }
+    streamed = build_knowledge_request(question="q", stream=True, extra_body={"options": {"x": 1}})
+    assert streamed.payload["options"] == {"x": 1, "stream": True}
+    for stream, options in ((True, {"stream": False}), (False, {"stream": True})):
+        with pytest.raises(RequestValidationError, match="stream\\(\\) for a stream") as info:
+            build_knowledge_request(question="q", stream=stream, extra_body={"options": options})
+        assert info.value.field == "extra_body.options.stream"
+
+
+def test_extra_body_may_not_replace_an_argument() -> None:
+    with pytest.raises(RequestValidationError, match="question: pass question=") as info:
+        build_knowledge_request(question="q", extra_body={"question": "other", "session": "s"})
+    assert info.value.field == "extra_body" and info.value.value == ["question"]
+
+
 def test_prompt_overrides_question_and_content() -> None:
     # api-docs 002: with prompt, question and content do not take effect: they are not sent.
     request = build_knowledge_request(

@@ -19,9 +19,12 @@ from pathlib import Path
 
 from opensearch_llm import (
     APIConnectionError,
+    APIStatusError,
     APITimeoutError,
+    AuthenticationError,
     BadRequestError,
     ContentFilterError,
+    ContextWindowExceededError,
     InternalServerError,
     OpenSearchLLMError,
     RateLimitError,
@@ -254,6 +257,32 @@ ROWS: tuple[Row, ...] = (
     ),
     _same(OK, "knowledge-cumulative", "knowledge-llm frames carry the whole answer so far"),
     _same(OK, "sse-no-space", "`data:{...}` frames, without the space"),
+    Row(
+        "keep-alive-frames",
+        "a `data: {}` frame (no choices) before every frame of a stream",
+        None,
+        OK,
+        None,
+        OK,
+    ),
+    _same(
+        final(ContextWindowExceededError, 200, "InvalidParameter"),
+        "input-too-long",
+        'DashScope\'s flat `InvalidParameter` "Range of input length" error under HTTP 200',
+    ),
+    _same(
+        final(APIStatusError, 307, None),
+        "redirect",
+        "HTTP 307 to another address (never followed: the key would go with it)",
+    ),
+    Row(
+        "echo-auth",
+        "a 401 that quotes the `Authorization` header (streamed: an error frame after 3 frames)",
+        final(AuthenticationError, 401, "invalid_api_key"),
+        broken(AuthenticationError),
+        final(AuthenticationError, 401, "invalid_api_key"),
+        broken(AuthenticationError),
+    ),
 )
 
 

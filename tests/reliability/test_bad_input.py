@@ -51,6 +51,13 @@ CALL = {"id": "call_1", "type": "function", "function": {"name": "get_weather", 
 ASSISTANT_CALLS = {"role": "assistant", "content": None, "tool_calls": [CALL]}
 
 
+def _deep_schema(depth: int = 5_000) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    for _ in range(depth):
+        schema = {"type": "object", "properties": {"a": schema}}
+    return schema
+
+
 def _tool(**function: Any) -> dict[str, Any]:
     return {"type": "function", "function": {"name": "get_weather", **function}}
 
@@ -256,6 +263,14 @@ CHAT_CALLS: tuple[Bad, ...] = (
     ),
     Bad("extra_body with NaN", "x", {"extra_body": {"x": math.nan}}),
     Bad("extra_body with Infinity", "x", {"extra_body": {"x": math.inf}}),
+    param("a tool schema nested 5,000 deep", "tools", tools=[_tool(parameters=_deep_schema())]),
+    # --- extra_body may not replace an argument of its own
+    param("extra_body sets model", "extra_body", extra_body={"model": "qwen-max"}),
+    param("extra_body sets messages", "extra_body", extra_body={"messages": []}),
+    param("extra_body sets stream", "extra_body", extra_body={"stream": False}),
+    # --- headers that cannot be sent
+    param("extra_headers non-ASCII", "extra_headers", extra_headers={"X-Name": "café"}),
+    param("extra_headers with a newline", "extra_headers", extra_headers={"X-A": "a\r\nB: b"}),
 )
 
 CHAT_CLIENTS: tuple[Bad, ...] = (
@@ -285,6 +300,16 @@ CHAT_CLIENTS: tuple[Bad, ...] = (
     Bad("connect_timeout text", "timeout.connect", {"connect_timeout": "10"}, "chat-client"),
     Bad("max_retries -1", "max_retries", {"max_retries": -1}, "chat-client"),
     Bad("max_retries 1.5", "max_retries", {"max_retries": 1.5}, "chat-client"),
+    Bad("timeout NaN", "timeout.read", {"timeout": math.nan}, "chat-client"),
+    Bad("timeout Infinity", "timeout.read", {"timeout": math.inf}, "chat-client"),
+    Bad(
+        "default_headers non-ASCII",
+        "default_headers",
+        {"default_headers": {"X-Name": "café"}},
+        "chat-client",
+    ),
+    Bad("api_key with a newline inside", "api_key", {"api_key": "sk-a\nb"}, "chat-client"),
+    Bad("api_key non-ASCII", "api_key", {"api_key": "sk-clé"}, "chat-client"),
 )
 
 KNOWLEDGE_CALLS: tuple[Bad, ...] = (
@@ -303,6 +328,14 @@ KNOWLEDGE_CALLS: tuple[Bad, ...] = (
     Bad("empty model", "model", {"model": ""}, "knowledge"),
     Bad("type is a number", "type", {"type": 5}, "knowledge"),
     Bad("extra_body with an object", "blob", {"extra_body": {"blob": object()}}, "knowledge"),
+    Bad("extra_body sets question", "extra_body", {"extra_body": {"question": "q"}}, "knowledge"),
+    Bad("extra_body sets content", "extra_body", {"extra_body": {"content": []}}, "knowledge"),
+    Bad(
+        "extra_body options is text",
+        "extra_body.options",
+        {"extra_body": {"options": "stream"}},
+        "knowledge",
+    ),
 )
 
 KNOWLEDGE_CLIENTS: tuple[Bad, ...] = (
@@ -413,10 +446,10 @@ async def close(client: Any) -> None:
 
 @pytest.mark.parametrize("row", _params(CHAT_CLIENTS))
 async def test_chat_client(row: Bad, server: EmulatorServer, emulator: Emulator) -> None:
-    options = _client_options(server, row.given)
+    options = {"api_key": KEY, **_client_options(server, row.given)}
     attempts: dict[str, Attempt] = {
-        "ChatClient": lambda: ChatClient(KEY, **options),
-        "AsyncChatClient": lambda: AsyncChatClient(KEY, **options),
+        "ChatClient": lambda: ChatClient(**options),
+        "AsyncChatClient": lambda: AsyncChatClient(**options),
     }
     await _check(attempts, row, emulator)
 

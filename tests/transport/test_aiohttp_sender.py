@@ -129,3 +129,25 @@ def test_tls_trusts_ssl_cert_file_when_it_is_set(
         assert len(sender_module._ssl_context().get_ca_certs()) == 1 < default_count
     finally:
         sender_module._ssl_context.cache_clear()
+
+
+async def test_a_redirect_is_not_followed_and_names_the_location() -> None:
+    from aiohttp import web
+
+    from opensearch_llm import APIStatusError
+    from tests.transport.raw_server import raw_server
+
+    async def moved(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=307, headers={"Location": "https://elsewhere.example/v1"})
+
+    with raw_server({"/compatible-mode/v1/chat/completions": moved}) as origin:
+        async with AsyncChatClient(KEY, base_url=f"{origin}/compatible-mode/v1") as client:
+            for call in (_ask, _streamed):
+                with pytest.raises(APIStatusError, match=r"elsewhere\.example") as info:
+                    await call(client)
+                assert info.value.status == 307
+
+
+async def _streamed(client: AsyncChatClient) -> list[Any]:
+    async with client.stream(model="qwen-plus", messages=USER) as stream:
+        return [chunk async for chunk in stream]

@@ -9,6 +9,7 @@ import tenacity
 
 from opensearch_llm import (
     APIConnectionError,
+    APIStatusError,
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
@@ -82,11 +83,49 @@ async def test_stream_chunks_usage_and_aggregate_equal_create_shape(caller: Call
     assert caller.script.payloads[0]["stream"] is True
     assert caller.script.payloads[0]["stream_options"] == {"include_usage": True}
     final = stream.completion()
-    assert stream.request_id == "hdr-1" and final["request_id"] == "hdr-1"
+    # The body's id (the chunks' chatcmpl- id) wins over the header's, as for create().
+    assert stream.request_id == "req42" and final["request_id"] == "req42"
     created = await caller.create(httpx.Response(200, json=completion("Hello")))
     assert set(final) == set(created)
     assert final["choices"][0].keys() == created["choices"][0].keys()
     assert final["choices"][0]["message"] == created["choices"][0]["message"]
+
+
+async def test_a_stream_takes_its_request_id_from_the_body_first_then_the_header(
+    caller: Caller,
+) -> None:
+    anonymous = {k: v for k, v in chunk("a", finish="stop").items() if k != "id"}
+    stream = await caller.stream(stream_response(sse(anonymous), **{"x-request-id": "hdr-2"}))
+    assert stream.request_id == "hdr-2" and stream.completion()["request_id"] == "hdr-2"
+    named = {**anonymous, "request_id": "body-3"}
+    stream = await caller.stream(stream_response(sse(named), **{"x-request-id": "hdr-2"}))
+    assert stream.request_id == "body-3" and stream.completion()["request_id"] == "body-3"
+
+
+async def test_a_frame_without_choices_is_yielded_with_an_empty_list(caller: Caller) -> None:
+    received: list[dict] = []
+    await caller.stream(
+        stream_response(sse({}, chunk("Hi", finish="stop"), {"choices": None})), received=received
+    )
+    assert received[0]["choices"] == [] and received[-1]["choices"] == []
+    # The README's loop reads every chunk's choices.
+    assert "".join(ch["delta"].get("content") or "" for c in received for ch in c["choices"]) == (
+        "Hi"
+    )
+
+
+@pytest.mark.parametrize("status", [301, 302, 307])
+async def test_a_redirected_stream_says_where_it_was_sent(caller: Caller, status: int) -> None:
+    moved = httpx.Response(
+        status,
+        headers={"location": "https://elsewhere.example/v1", "content-type": "text/html"},
+        content=b"<html>Moved</html>",
+    )
+    with pytest.raises(APIStatusError) as info:
+        await caller.stream(moved)
+    assert info.value.status == status
+    assert "redirected the request to https://elsewhere.example/v1" in str(info.value)
+    assert not isinstance(info.value, StreamError) and caller.script.all_closed()
 
 
 async def test_stream_only_model_is_aggregated_for_create(caller: Caller) -> None:

@@ -24,6 +24,7 @@ EXPECTED = {
     "legacy_tool_call",
     "merge_system_messages",
     "new_tool_call_id",
+    "OwnsClients",
     "parse_tool_arguments",
     "resolve_api_key",
     "resolve_base_url",

@@ -1,7 +1,16 @@
+from typing import Any
+
 import pytest
 
-from opensearch_llm import AsyncChatClient, ChatClient, MissingAPIKeyError
+from opensearch_llm import (
+    APIStatusError,
+    AsyncChatClient,
+    ChatClient,
+    MissingAPIKeyError,
+    StreamError,
+)
 from opensearch_llm._config import ClientConfig, resolve_api_key
+from opensearch_llm._errors import hide_secrets, masked
 
 KEY = "sk-RECOGNISABLE-9f8e7d6c"
 
@@ -33,3 +42,31 @@ def test_missing_key_error_does_not_echo_anything_secret(monkeypatch: pytest.Mon
     monkeypatch.delenv("DASHSCOPE_API_KEY", raising=False)
     with pytest.raises(MissingAPIKeyError):
         ChatClient()
+
+
+def test_a_secret_is_masked_to_its_ends_and_a_short_one_to_nothing() -> None:
+    assert masked(KEY) == "sk-…7d6c"
+    assert masked("short-secret") == "…"
+
+
+def test_hide_secrets_masks_text_body_partial_and_causes() -> None:
+    deep: dict[str, Any] = {"echo": f"Bearer {KEY}"}
+    for _ in range(5_000):  # deeper than the recursion limit: walked by a loop
+        deep = {"inner": deep}
+    cause = APIStatusError(f"key {KEY}", status=401, body=deep)
+    error = StreamError(f"broke: {KEY}", partial={"choices": [{"content": KEY}]}, cause=cause)
+    error.__cause__ = cause
+    hide_secrets(error, (KEY, "unused"))
+    texts = [str(error), repr(error.args), repr(error.partial), str(cause), cause.message]
+    assert not [t for t in texts if KEY in t]
+    assert "sk-…7d6c" in str(error) and "sk-…7d6c" in cause.message
+    inner = cause.body
+    while "inner" in inner:
+        inner = inner["inner"]
+    assert inner == {"echo": "Bearer sk-…7d6c"}
+
+
+def test_hide_secrets_with_no_secrets_changes_nothing() -> None:
+    error = APIStatusError(f"key {KEY}", status=401, body={"k": KEY})
+    hide_secrets(error, ())
+    assert error.body == {"k": KEY} and KEY in str(error)

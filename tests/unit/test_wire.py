@@ -225,6 +225,24 @@ def test_gateway_envelope_is_unwrapped() -> None:
             "invalid_parameter_error",
             None,
         ),
+        (  # the same over-long input under 200, as DashScope's native API sends it
+            200,
+            {
+                "code": "InvalidParameter",
+                "message": "Range of input length should be [1, 30720]",
+                "request_id": "r3",
+            },
+            ContextWindowExceededError,
+            "InvalidParameter",
+            "r3",
+        ),
+        (  # the request id inside the error object
+            400,
+            {"error": {"message": "bad", "code": "invalid_parameter_error", "request_id": "9a"}},
+            BadRequestError,
+            "invalid_parameter_error",
+            "9a",
+        ),
         (
             200,
             {
@@ -292,6 +310,7 @@ def test_error_under_400_without_a_body_still_raises() -> None:
         ({"id": "chatcmpl-from-id"}, {"x-request-id": "h"}, "from-id"),
         ({"id": "other"}, {"x-request-id": "header-id"}, "header-id"),
         ({"success": True, "data": {"id": "chatcmpl-inner"}}, {}, "inner"),
+        ({"error": {"message": "m", "request_id": "in-error"}}, {"x-request-id": "h"}, "in-error"),
         (None, {}, None),
     ],
 )
@@ -300,6 +319,22 @@ def test_request_id_precedence(body: Any, headers: dict[str, str], expected: str
 
 
 # ---------------------------------------------------------------- stream frames
+
+
+@pytest.mark.parametrize("frame", [{}, {"choices": None}, {"id": "chatcmpl-k", "usage": None}])
+def test_a_frame_without_choices_is_a_chunk_with_no_choices(frame: dict[str, Any]) -> None:
+    assert chunk_from_frame(frame)["choices"] == []
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_an_error_that_names_the_status_and_the_location(status: int) -> None:
+    headers = {"location": "https://dashscope-intl.aliyuncs.com/v1", "x-request-id": "r"}
+    with pytest.raises(APIStatusError) as info:
+        decode_response(status, b"<html>moved</html>", headers)
+    error = info.value
+    assert (error.status, error.request_id) == (status, "r")
+    assert "redirected the request to https://dashscope-intl.aliyuncs.com/v1" in str(error)
+    assert "base_url" in str(error)
 
 
 def test_event_data_single_and_concatenated_values() -> None:
