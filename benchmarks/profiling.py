@@ -131,14 +131,8 @@ def call_steps(target: Target) -> list[tuple[str, float]]:
     import httpx
     import tenacity
 
-    from opensearch_llm._wire import (
-        build_chat_request,
-        decode_json,
-        decode_response,
-        encode_json,
-        normalise_completion,
-        request_id_of,
-    )
+    from opensearch_llm._bodies import decode_json, decode_response, encode_json, request_id_of
+    from opensearch_llm._chat_wire import build_chat_request, normalise_completion
 
     messages: Any = target.messages(long=False)
     request = build_chat_request(target.model, messages, {}, stream=False)
@@ -195,9 +189,10 @@ def _sample_completion() -> dict[str, Any]:
 def chunk_steps(stream_body: bytes, chunks: int) -> list[tuple[str, float]]:
     """Per chunk: the core's decoding steps over a whole recorded stream body, each alone (µs)."""
     from opensearch_llm._accumulate import StreamAccumulator
+    from opensearch_llm._bodies import parse_event_data
+    from opensearch_llm._chat_stream import ChatChunkDecoder
+    from opensearch_llm._chat_wire import chunk_from_frame
     from opensearch_llm._framing import Framer
-    from opensearch_llm._stream import ChatChunkDecoder
-    from opensearch_llm._wire import chunk_from_frame, parse_event_data
 
     events = Framer().feed(stream_body)
     values = [parse_event_data(event.data)[0] for event in events]

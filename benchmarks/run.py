@@ -3,8 +3,8 @@
 Starts the emulator under uvicorn in its own process (pinned to the first CPU), then, round by
 round, runs every measurement of every client in a fresh worker process (pinned to the other
 CPUs), clients interleaved and rotated between rounds. Writes the Markdown report and the raw
-records (JSON). ``--smoke`` is a seconds-long check that everything runs; its figures mean
-nothing. Never asserts on time.
+records (JSON). ``--smoke`` is a seconds-long check that everything runs: it prints figures but
+no verdicts (one tiny, noisy round judges no target) and writes no file. Never asserts on time.
 
 Two suites: ``main`` (per-call and per-chunk overhead against raw httpx: RESULTS.md) and
 ``transport`` (throughput at high concurrency against raw aiohttp, time to first chunk through
@@ -277,6 +277,7 @@ def execute(args: argparse.Namespace) -> dict[str, Any]:
         "records": runner.records,
         "notes": notes + stream_notes(runner.records, work) + runner.failures,
         "failures": runner.failures,
+        "smoke": args.smoke,
     }
 
 

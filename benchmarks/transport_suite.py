@@ -220,4 +220,5 @@ def execute(
         "records": runner.records,
         "notes": skipped + notes(runner.records, work) + runner.failures,
         "failures": runner.failures,
+        "smoke": smoke,
     }

@@ -1,11 +1,19 @@
 """LangChain integration of Alibaba Cloud OpenSearch LLM, Model Studio (DashScope), AI gateway.
 
 ``ChatOpenSearchLLM`` is the chat model; ``OpenSearchKnowledgeRetriever`` and
-``OpenSearchKnowledgeRunnable`` wrap knowledge-llm; the error classes are the core's errors that
-are also langchain-core's ``Model*Error`` classes (see ``langchain_opensearch_llm._errors``).
+``OpenSearchKnowledgeRunnable`` wrap knowledge-llm; ``OpenSearchEmbeddings`` embeds texts and
+``OpenSearchRerank`` reranks documents; the error classes are the core's errors that are also
+langchain-core's ``Model*Error`` classes (see ``langchain_opensearch_llm._errors``).
 """
 
 from typing import TYPE_CHECKING, Any
+
+try:
+    import langchain_core  # noqa: F401
+except ModuleNotFoundError as error:  # without the extra: say which one to install
+    from opensearch_llm._adapters import missing_extra
+
+    raise missing_extra("langchain_opensearch_llm", "langchain", error) from None
 
 from langchain_opensearch_llm._errors import (
     OpenSearchLLMAPIStatusError,
@@ -26,6 +34,8 @@ from langchain_opensearch_llm._errors import (
 from langchain_opensearch_llm.chat_models import ChatOpenSearchLLM
 
 if TYPE_CHECKING:
+    from langchain_opensearch_llm.embeddings import OpenSearchEmbeddings
+    from langchain_opensearch_llm.rerank import OpenSearchRerank
     from langchain_opensearch_llm.retrievers import (
         KnowledgeQuery,
         OpenSearchKnowledgeRetriever,
@@ -33,6 +43,7 @@ if TYPE_CHECKING:
     )
 
 _RETRIEVERS = ("KnowledgeQuery", "OpenSearchKnowledgeRetriever", "OpenSearchKnowledgeRunnable")
+_EMBEDDINGS = {"OpenSearchEmbeddings": ".embeddings", "OpenSearchRerank": ".rerank"}
 
 
 def __getattr__(name: str) -> Any:
@@ -41,6 +52,10 @@ def __getattr__(name: str) -> Any:
         from langchain_opensearch_llm import retrievers
 
         return getattr(retrievers, name)
+    if name in _EMBEDDINGS:  # embeddings and rerank too
+        from importlib import import_module
+
+        return getattr(import_module(_EMBEDDINGS[name], __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -51,6 +66,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "ChatOpenSearchLLM",
     "KnowledgeQuery",
+    "OpenSearchEmbeddings",
     "OpenSearchKnowledgeRetriever",
     "OpenSearchKnowledgeRunnable",
     "OpenSearchLLMAPIStatusError",
@@ -67,4 +83,5 @@ __all__ = [
     "OpenSearchLLMServerError",
     "OpenSearchLLMStreamError",
     "OpenSearchLLMTimeoutError",
+    "OpenSearchRerank",
 ]

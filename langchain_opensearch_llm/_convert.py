@@ -28,16 +28,19 @@ from langchain_core.messages.ai import InputTokenDetails, OutputTokenDetails, Us
 from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
+from langchain_opensearch_llm._blocks import block_part
 from opensearch_llm import ModelProfile as CoreModelProfile
 from opensearch_llm._adapters import (
     first_choice,
     legacy_tool_call,
-    merge_system_messages,
     new_tool_call_id,
     parse_tool_arguments,
+    sent_value,
+    service_messages,
     usage_counts,
     wire_tool_call,
 )
+from opensearch_llm._adapters import role_content as core_role_content
 from opensearch_llm._adapters import wire_tool_choice as core_tool_choice
 
 #: ``response_metadata["model_provider"]`` and ``ls_provider`` of every message we build.
@@ -45,9 +48,12 @@ PROVIDER = "opensearch_llm"
 
 WireMessage = dict[str, Any]
 Part = dict[str, Any]
+#: The MIME type of a spoken answer when the call did not say its format.
+DEFAULT_AUDIO_MIME = "audio/wav"
 
 # Blocks that are model output or provider bookkeeping: never sent back to the service
-# (the design: "never send reasoning back"; tool calls travel in ``tool_calls``).
+# (docs/service-facts.md, "Requests": reasoning is never sent back; tool calls travel in
+# ``tool_calls``).
 _OUTPUT_ONLY_BLOCKS = frozenset(
     {
         "reasoning",
@@ -67,16 +73,14 @@ _OUTPUT_ONLY_BLOCKS = frozenset(
         "refusal",
     }
 )
-# OpenAI / DashScope content parts passed through unchanged in user messages.
-_PASSTHROUGH_PARTS = frozenset({"image_url", "video_url", "input_audio", "video"})
 
 
 # --------------------------------------------------------------------------- inbound
 
 
 def messages_to_wire(messages: Sequence[BaseMessage]) -> list[WireMessage]:
-    """The wire dicts of ``messages``, in order, with one leading system message at most."""
-    return merge_system_messages([message_to_wire(message) for message in messages])
+    """The wire dicts of ``messages``, as the service takes them (``service_messages``)."""
+    return service_messages([message_to_wire(message) for message in messages])
 
 
 def wire_tool_choice(choice: str | bool | Mapping[str, Any], tool_names: Sequence[str]) -> Any:
@@ -118,7 +122,7 @@ def message_to_wire(message: BaseMessage) -> WireMessage:
 
 
 def _system_to_wire(message: BaseMessage) -> WireMessage:
-    return {"role": "system", "content": text_of(message.content, role="system")}
+    return {"role": "system", "content": role_content(message.content, role="system")}
 
 
 def _human_to_wire(message: BaseMessage) -> WireMessage:
@@ -127,12 +131,11 @@ def _human_to_wire(message: BaseMessage) -> WireMessage:
 
 def _tool_to_wire(message: BaseMessage) -> WireMessage:
     assert isinstance(message, ToolMessage)
-    wire: WireMessage = {
+    return {
         "role": "tool",
         "tool_call_id": message.tool_call_id,
-        "content": text_of(message.content, role="tool"),
+        "content": role_content(message.content, role="tool"),
     }
-    return wire
 
 
 def _chat_to_wire(message: BaseMessage) -> WireMessage:
@@ -143,15 +146,18 @@ def _chat_to_wire(message: BaseMessage) -> WireMessage:
         return {"role": "user", "content": user_content(message.content)}
     # OpenAI's "developer" role is the system prompt; the service knows only "system".
     role = "system" if message.role == "developer" else message.role
-    return {"role": role, "content": text_of(message.content, role=role)}
+    return {"role": role, "content": role_content(message.content, role=role)}
 
 
 def _ai_to_wire(message: BaseMessage) -> WireMessage:
     assert isinstance(message, AIMessage)
-    wire: WireMessage = {"role": "assistant", "content": text_of(message.content, role="assistant")}
+    content = role_content(message.content, role="assistant")
+    wire: WireMessage = {"role": "assistant", "content": content}
     calls = ai_tool_calls_to_wire(message)
     if calls:
         wire["tool_calls"] = calls
+    if message.additional_kwargs.get("partial") is True:
+        wire["partial"] = True  # prefix completion: the answer continues this text
     return wire
 
 
@@ -183,99 +189,44 @@ def _invalid_tool_call_to_wire(call: InvalidToolCall) -> dict[str, Any]:
     return wire_tool_call(call.get("id"), call.get("name"), call.get("args"))
 
 
-def text_of(content: str | list[str | dict[str, Any]], *, role: str) -> str:
-    """The text of ``content`` for roles that take plain text (system, assistant, tool).
+def role_content(content: str | list[str | dict[str, Any]], *, role: str) -> Any:
+    """The content of a system, assistant or tool message (the core's ``role_content`` rules).
 
-    Output-only blocks (reasoning, tool calls) are dropped; anything else that is not text
-    cannot be sent in this role and raises ``ValueError``.
+    Output-only blocks (reasoning, tool calls) are left out, and so is what an answer carried
+    besides text (a spoken answer's audio), unread.
     """
     if isinstance(content, str):
         return content
-    texts: list[str] = []
-    for block in content:
-        if isinstance(block, str):
-            texts.append(block)
-            continue
-        kind = block.get("type")
-        if kind == "text":
-            texts.append(str(block.get("text", "")))
-        elif kind not in _OUTPUT_ONLY_BLOCKS and role != "assistant":
-            raise ValueError(
-                f"A {role} message can only carry text; got a {kind!r} content block. "
-                "Put images and other media in a HumanMessage."
-            )
-    return "".join(texts)
+    if role == "assistant":
+        content = [b for b in content if isinstance(b, str) or b.get("type") == "text"]
+    parts = [part for block in content if (part := content_part(block)) is not None]
+    return core_role_content(parts, role)
 
 
 def user_content(content: str | list[str | dict[str, Any]]) -> str | list[Part]:
-    """The content of a user message: a string, or a list of OpenAI content parts."""
+    """The content of a user message: a string, or a list of content parts."""
     if isinstance(content, str):
         return content
     parts = [part for block in content if (part := content_part(block)) is not None]
-    if len(parts) == 1 and parts[0]["type"] == "text":
+    if len(parts) == 1 and parts[0]["type"] == "text" and "cache_control" not in parts[0]:
         return str(parts[0]["text"])
     return parts
 
 
 def content_part(block: str | Mapping[str, Any]) -> Part | None:
-    """One user content block as an OpenAI content part; ``None`` for output-only blocks."""
+    """One content block as a wire part; ``None`` for output-only blocks (see ``_blocks``)."""
     if isinstance(block, str):
         return {"type": "text", "text": block}
-    kind = block.get("type")
-    if kind in _OUTPUT_ONLY_BLOCKS:
+    if block.get("type") in _OUTPUT_ONLY_BLOCKS:
         return None
-    convert = _PART_CONVERTERS.get(str(kind))
-    if convert is not None:
-        return convert(block)
-    if kind in _PASSTHROUGH_PARTS:
-        return dict(block)
-    raise ValueError(
-        f"Unsupported content block type {kind!r}: the service takes text and images "
-        "(OpenAI 'image_url' parts or LangChain 'image' blocks with a url or base64 data)."
-    )
-
-
-def _text_part(block: Mapping[str, Any]) -> Part:
-    part: Part = {"type": "text", "text": str(block.get("text", ""))}
-    if "cache_control" in block:  # Model Studio's explicit context cache marker
-        part["cache_control"] = block["cache_control"]
-    return part
-
-
-def _image_url_part(block: Mapping[str, Any]) -> Part:
-    image_url = block.get("image_url")
-    if isinstance(image_url, str):
-        image_url = {"url": image_url}
-    if not isinstance(image_url, Mapping) or not image_url.get("url"):
-        raise ValueError("An 'image_url' content part needs image_url.url.")
-    return {"type": "image_url", "image_url": dict(image_url)}
-
-
-def _image_part(block: Mapping[str, Any]) -> Part:
-    """A LangChain v1 ``image`` block (url or base64), or its v0 ``source_type`` form."""
-    url = block.get("url")
-    data = block.get("base64") or block.get("data")
-    if block.get("source_type") == "url" and not url:
-        url = block.get("data")
-        data = None
-    if isinstance(url, str) and url:
-        return {"type": "image_url", "image_url": {"url": url}}
-    if isinstance(data, str) and data:
-        mime = block.get("mime_type") or "image/jpeg"
-        return {"type": "image_url", "image_url": {"url": f"data:{mime};base64,{data}"}}
-    raise ValueError(
-        "An 'image' content block needs a 'url' or 'base64' data (file_id is not supported)."
-    )
-
-
-_PART_CONVERTERS: dict[str, Callable[[Mapping[str, Any]], Part]] = {
-    "text": _text_part,
-    "image_url": _image_url_part,
-    "image": _image_part,
-}
+    return block_part(block)
 
 
 # --------------------------------------------------------------------------- outbound
+
+
+#: langchain-core's input token details and the core's names of the same counts.
+_CACHE_DETAILS = (("cache_read", "cached_tokens"), ("cache_creation", "cache_creation_tokens"))
 
 
 def usage_to_metadata(usage: Mapping[str, Any] | None) -> UsageMetadata | None:
@@ -293,8 +244,9 @@ def usage_to_metadata(usage: Mapping[str, Any] | None) -> UsageMetadata | None:
             "total_tokens": counts["total_tokens"],
         },
     )
-    if "cached_tokens" in counts:
-        metadata["input_token_details"] = InputTokenDetails(cache_read=counts["cached_tokens"])
+    details = {name: counts[key] for name, key in _CACHE_DETAILS if key in counts}
+    if details:
+        metadata["input_token_details"] = cast(InputTokenDetails, details)
     if "reasoning_tokens" in counts:
         metadata["output_token_details"] = OutputTokenDetails(reasoning=counts["reasoning_tokens"])
     return metadata
@@ -346,14 +298,24 @@ def ai_message_from_wire(
     message: Mapping[str, Any],
     response_metadata: Mapping[str, Any],
     usage: UsageMetadata | None = None,
+    *,
+    audio_mime: str = DEFAULT_AUDIO_MIME,
 ) -> AIMessage:
-    """An ``AIMessage`` from a wire ``choices[i].message``: text, reasoning, tool calls."""
+    """An ``AIMessage`` from a wire ``choices[i].message``: text, reasoning, tool calls.
+
+    A spoken answer (``message.audio``) makes the content a text block and an audio block.
+    """
     tool_calls, invalid = parse_tool_calls(message.get("tool_calls"))
     additional: dict[str, Any] = {}
     if message.get("reasoning_content"):
         additional["reasoning_content"] = message["reasoning_content"]
+    text = message.get("content") or ""
+    audio = message.get("audio")
+    content: str | list[str | dict[str, Any]] = text
+    if isinstance(audio, Mapping) and audio.get("data"):
+        content = [{"type": "text", "text": text}, audio_block(audio, audio_mime)]
     return AIMessage(
-        content=message.get("content") or "",
+        content=content,
         additional_kwargs=additional,
         tool_calls=tool_calls,
         invalid_tool_calls=invalid,
@@ -362,7 +324,30 @@ def ai_message_from_wire(
     )
 
 
-def completion_to_result(completion: Mapping[str, Any], *, model: str | None = None) -> ChatResult:
+def audio_block(audio: Mapping[str, Any], mime_type: str) -> dict[str, Any]:
+    """The standard audio block of a spoken answer (base64 data; transcript in ``extras``)."""
+    block: dict[str, Any] = {"type": "audio", "base64": audio["data"], "mime_type": mime_type}
+    if audio.get("id"):
+        block["id"] = audio["id"]
+    if audio.get("transcript"):
+        block["extras"] = {"transcript": audio["transcript"]}
+    return block
+
+
+def audio_mime(params: Mapping[str, Any]) -> str | None:
+    """The MIME type of the spoken answer a call asks for (``modalities``, ``audio``), or None."""
+    if "audio" not in (sent_value(params, "modalities") or ()):
+        return None
+    audio = sent_value(params, "audio") or {}
+    return f"audio/{audio.get('format') or 'wav'}"
+
+
+def completion_to_result(
+    completion: Mapping[str, Any],
+    *,
+    model: str | None = None,
+    audio_mime: str | None = None,
+) -> ChatResult:
     """A ``ChatResult`` with one generation per choice.
 
     Usage is for the whole response, so it goes on the first generation only (summing
@@ -370,8 +355,9 @@ def completion_to_result(completion: Mapping[str, Any], *, model: str | None = N
     """
     shared = completion_metadata(completion, model=model)
     usage = usage_to_metadata(completion.get("usage"))
+    mime = audio_mime or DEFAULT_AUDIO_MIME
     generations = [
-        _generation(choice, shared, usage if position == 0 else None)
+        _generation(choice, shared, usage if position == 0 else None, mime)
         for position, choice in enumerate(completion.get("choices") or ())
     ]
     llm_output = {**shared, "token_usage": completion.get("usage")}
@@ -379,12 +365,17 @@ def completion_to_result(completion: Mapping[str, Any], *, model: str | None = N
 
 
 def _generation(
-    choice: Mapping[str, Any], shared: Mapping[str, Any], usage: UsageMetadata | None
+    choice: Mapping[str, Any],
+    shared: Mapping[str, Any],
+    usage: UsageMetadata | None,
+    audio_mime: str,
 ) -> ChatGeneration:
     info: dict[str, Any] = {"finish_reason": choice.get("finish_reason")}
     if choice.get("logprobs") is not None:
         info["logprobs"] = choice["logprobs"]
-    message = ai_message_from_wire(choice.get("message") or {}, {**shared, **info}, usage)
+    message = ai_message_from_wire(
+        choice.get("message") or {}, {**shared, **info}, usage, audio_mime=audio_mime
+    )
     return ChatGeneration(message=message, generation_info=info)
 
 
@@ -399,13 +390,20 @@ class StreamConverter:
     ``id`` is None when absent, ``function`` has ``name`` and ``arguments``), so LangChain's
     merge by ``index`` assembles them; only a repeated name is dropped (the merge would
     concatenate it), and a call that never got an id gets one on the closing chunk.
+
+    When the call asks for a spoken answer (``audio_mime``), content comes as blocks: text at
+    index 0 and the base64 audio at index 1, which chunk addition joins into one text block
+    and one audio block (the MIME type and id ride on the first audio piece only, so that the
+    join does not repeat them).
     """
 
-    __slots__ = ("_has_id", "_named")
+    __slots__ = ("_audio_mime", "_audio_started", "_has_id", "_named")
 
-    def __init__(self) -> None:
+    def __init__(self, audio_mime: str | None = None) -> None:
         self._named: set[int] = set()
         self._has_id: dict[int, bool] = {}
+        self._audio_mime = audio_mime
+        self._audio_started = False
 
     def convert(self, chunk: Mapping[str, Any]) -> ChatGenerationChunk | None:
         """The generation chunk for one wire chunk, or ``None`` when it carries nothing."""
@@ -413,7 +411,9 @@ class StreamConverter:
         if choice is None:
             return None
         delta = choice.get("delta") or {}
-        content = delta.get("content") or ""
+        content: str | list[str | dict[str, Any]] = delta.get("content") or ""
+        if self._audio_mime is not None:
+            content = self._blocks(str(content), delta.get("audio"))
         additional: dict[str, Any] = {}
         if delta.get("reasoning_content"):
             additional["reasoning_content"] = delta["reasoning_content"]
@@ -427,6 +427,22 @@ class StreamConverter:
             response_metadata={"model_provider": PROVIDER},
         )
         return ChatGenerationChunk(message=message)
+
+    def _blocks(self, text: str, audio: Any) -> list[str | dict[str, Any]]:
+        blocks: list[str | dict[str, Any]] = []
+        if text:
+            blocks.append({"type": "text", "text": text, "index": 0})
+        if isinstance(audio, Mapping) and (audio.get("data") or audio.get("transcript")):
+            block: dict[str, Any] = {"type": "audio", "base64": audio.get("data") or "", "index": 1}
+            if not self._audio_started:
+                block["mime_type"] = self._audio_mime
+                if audio.get("id"):
+                    block["id"] = audio["id"]
+                self._audio_started = True
+            if audio.get("transcript"):
+                block["extras"] = {"transcript": audio["transcript"]}
+            blocks.append(block)
+        return blocks
 
     def _tool_call_chunk(self, raw: Mapping[str, Any]) -> ToolCallChunk:
         index, call_id, function = raw["index"], raw["id"], raw["function"]
@@ -480,10 +496,12 @@ def profile_to_langchain(profile: CoreModelProfile) -> LCModelProfile:
         image_inputs=profile.vision,
         image_url_inputs=profile.vision,
         pdf_inputs=False,
-        audio_inputs=False,
-        video_inputs=False,
-        image_tool_message=False,
+        audio_inputs=profile.audio_input,
+        video_inputs=profile.video,
+        # A tool result's images reach the model in a user message after it (the core's).
+        image_tool_message=profile.vision,
         pdf_tool_message=False,
+        audio_outputs=profile.audio_output,
         reasoning_output=profile.thinking != "none",
         tool_calling=profile.tools,
         tool_choice=profile.tools,

@@ -21,8 +21,10 @@ throttled call, and ``with_retry`` / ``with_fallbacks`` can be keyed on either::
     ResponseDecodeError              OpenSearchLLMResponseDecodeError    ModelAPIError
 
 ``RequestValidationError`` and ``MissingAPIKeyError`` (both ``ValueError``) are raised as they
-are: nothing was sent. langchain-core 1.7 has no refusal / content-filter class, so content
-moderation is only a ``ModelError``.
+are: nothing was sent. Every converted error's ``is_retryable`` is the core's retry rule
+(``opensearch_llm._retry.is_retryable``), never langchain-core's per-class default.
+langchain-core 1.7 has no refusal / content-filter class, so content moderation is only a
+``ModelError``.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ from opensearch_llm import (
     ResponseTooLargeError,
     StreamError,
 )
+from opensearch_llm._adapters import is_retryable
 
 
 class OpenSearchLLMContextOverflowError(ContextWindowExceededError, ContextOverflowError):
@@ -87,7 +90,7 @@ class OpenSearchLLMRateLimitError(RateLimitError, ModelRateLimitError):
 
 
 class OpenSearchLLMServerError(InternalServerError, ModelAPIError):
-    """The service failed or is overloaded (HTTP 5xx); retryable."""
+    """The service failed or is overloaded (HTTP 5xx); 500, 502, 503 and 504 are retried."""
 
 
 class OpenSearchLLMAPIStatusError(APIStatusError, ModelError):
@@ -109,8 +112,8 @@ class OpenSearchLLMConnectionError(APIConnectionError, ModelConnectionError):
 class OpenSearchLLMStreamError(StreamError, ModelError):
     """A stream broke after it started; ``partial`` keeps what came before the break.
 
-    ``is_retryable`` follows the cause: a broken connection or a server error is worth
-    retrying, a content-filter or validation error is not.
+    ``is_retryable`` follows the cause, by the core's rule: a broken connection or a server
+    error is worth retrying, a content-filter or validation error is not.
     """
 
 
@@ -139,11 +142,6 @@ _LANGCHAIN_CLASSES: dict[type[OpenSearchLLMError], type[OpenSearchLLMError]] = {
     ResponseTooLargeError: OpenSearchLLMResponseTooLargeError,
     ResponseDecodeError: OpenSearchLLMResponseDecodeError,
 }
-_RETRYABLE_CAUSES: tuple[type[BaseException], ...] = (
-    APIConnectionError,
-    RateLimitError,
-    InternalServerError,
-)
 
 
 def to_langchain_error(error: OpenSearchLLMError) -> OpenSearchLLMError:
@@ -161,8 +159,8 @@ def to_langchain_error(error: OpenSearchLLMError) -> OpenSearchLLMError:
     converted.args = error.args
     converted.__dict__.update(error.__dict__)
     converted.__traceback__ = error.__traceback__
-    if isinstance(converted, StreamError):
-        converted.is_retryable = _stream_retryable(converted)  # type: ignore[attr-defined]
+    # langchain-core's classes carry their own ``is_retryable``; the core's rule decides.
+    converted.is_retryable = _retryable(converted)  # type: ignore[attr-defined]
     return converted
 
 
@@ -190,9 +188,11 @@ def _langchain_class(kind: type[OpenSearchLLMError]) -> type[OpenSearchLLMError]
     return None
 
 
-def _stream_retryable(error: StreamError) -> bool:
-    cause = error.cause
-    return cause is None or isinstance(cause, _RETRYABLE_CAUSES)
+def _retryable(error: OpenSearchLLMError) -> bool:
+    """The core's retry rule; a broken stream is judged by its cause (none: worth a retry)."""
+    if isinstance(error, StreamError):
+        return error.cause is None or is_retryable(error.cause)
+    return is_retryable(error)
 
 
 __all__ = [

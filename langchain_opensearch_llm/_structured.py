@@ -1,9 +1,10 @@
 """Tool parsers for ``with_structured_output`` when the model cannot be forced to call the tool.
 
-A thinking model rejects a forced ``tool_choice`` (design, "Facts"), so structured output asks
-it with ``tool_choice="auto"``; it may then answer in text. LangChain's ``first_tool_only``
-parsers return ``None`` for such an answer (and a stream yields nothing); these subclasses
-raise ``OutputParserException`` instead, naming the model and why.
+A thinking model rejects a forced ``tool_choice`` (docs/service-facts.md, "Thinking models"),
+so structured output asks it with ``tool_choice="auto"``; it may then answer in text.
+LangChain's ``first_tool_only`` parsers return ``None`` for such an answer (and a stream
+yields nothing); these subclasses raise ``OutputParserException`` instead, naming the model
+and why.
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ from typing_extensions import Self
 from langchain_opensearch_llm._convert import (
     PROVIDER,
     StreamConverter,
+    audio_mime,
     completion_to_result,
     messages_to_wire,
     profile_to_langchain,
@@ -57,7 +58,9 @@ from opensearch_llm._adapters import (
     ClientCache,
     OwnsClients,
     SyncHttpClient,
+    count_message_tokens,
     forced_tool_settings,
+    qwen_encoder,
     resolve_api_key,
     resolve_base_url,
     sent_value,
@@ -85,6 +88,13 @@ _REQUEST_FIELDS: tuple[str, ...] = (
     "enable_search",
     "top_k",
     "repetition_penalty",
+    "modalities",
+    "audio",
+    "search_options",
+    "translation_options",
+    "vl_high_resolution_images",
+    "enable_code_interpreter",
+    "incremental_output",
 )
 #: Model fields that configure the connection; they cannot change per call.
 _CLIENT_FIELDS: frozenset[str] = frozenset(
@@ -166,6 +176,13 @@ class ChatOpenSearchLLM(OwnsClients, BaseChatModel):
     ``response_metadata`` has ``model_name``, ``finish_reason``, ``id``, ``request_id`` and
     ``model_provider="opensearch_llm"``. With ``n > 1`` each choice is a generation and calls
     are not streamed (LangChain merges a stream into one message); usage is on the first.
+
+    Qwen: image, audio, video and file blocks in every LangChain form are sent as the
+    service's parts (or refused, naming the models that take them); ``cache_control`` on a
+    block is kept and cache writes and reads are in ``input_token_details``; an ``AIMessage``
+    with ``additional_kwargs={"partial": True}`` last is a prefix to continue; with
+    ``modalities=["text", "audio"]`` the answer's content is a text and an audio block;
+    ``get_num_tokens_from_messages`` counts with Qwen's tokenizer (``[tokens]`` extra).
 
     Errors are the core's classes re-raised as subclasses that are also langchain-core's
     ``Model*Error`` (``ModelRateLimitError``, ``ContextOverflowError``, ...), for
@@ -263,6 +280,20 @@ class ChatOpenSearchLLM(OwnsClients, BaseChatModel):
     """Qwen: sample from the k most likely tokens."""
     repetition_penalty: float | None = None
     """Qwen: penalty for repeated tokens, > 0 (1.0 = none)."""
+    modalities: list[Literal["text", "audio"]] | None = None
+    """Qwen-Omni: ``["text", "audio"]`` for a spoken answer too (an audio content block)."""
+    audio: dict[str, Any] | None = None
+    """Qwen-Omni: the spoken answer's ``{"voice": "Cherry", "format": "wav"}``."""
+    search_options: dict[str, Any] | None = None
+    """Qwen: how to search the web, with ``enable_search=True`` (``search_strategy``, ...)."""
+    translation_options: dict[str, Any] | None = None
+    """Qwen-MT: ``{"source_lang": "auto", "target_lang": "English", "terms"?: [...]}``."""
+    vl_high_resolution_images: bool | None = None
+    """Qwen-VL: read images at a higher resolution (more tokens per image)."""
+    enable_code_interpreter: bool | None = None
+    """Qwen: run Python in a sandbox while thinking (the call is streamed)."""
+    incremental_output: bool | None = None
+    """Qwen: ``True`` only (streamed deltas); cumulative chunks are refused."""
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Other request parameters; those the core does not name go into the body as they are."""
     extra_body: dict[str, Any] | None = None
@@ -367,6 +398,32 @@ class ChatOpenSearchLLM(OwnsClients, BaseChatModel):
                     usage[key] = usage.get(key, 0) + value
         return {"token_usage": usage, "model_name": self.model_name, "model_provider": PROVIDER}
 
+    # ------------------------------------------------------------------ tokens
+
+    def get_token_ids(self, text: str) -> list[int]:
+        """Qwen's token ids of ``text``, offline (needs the ``[tokens]`` extra)."""
+        if self.custom_get_token_ids is not None:
+            return self.custom_get_token_ids(text)
+        return qwen_encoder(self.model_name)(text)
+
+    def get_num_tokens(self, text: str) -> int:
+        """Qwen tokens of ``text`` (no message framing)."""
+        return len(self.get_token_ids(text))
+
+    def get_num_tokens_from_messages(
+        self,
+        messages: list[BaseMessage],
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool] | None = None,
+    ) -> int:
+        """Qwen tokens of a chat as the model reads it (ChatML framing included).
+
+        Each message adds 5 tokens of framing and the answer's opening 3; ``tools`` count as
+        their JSON; images, audio and video are not counted. The service's
+        ``usage.prompt_tokens`` for plain text comes within a few tokens of this.
+        """
+        specs = [convert_to_openai_tool(tool) for tool in tools or ()]
+        return count_message_tokens(messages_to_wire(messages), self.model_name, specs)
+
     # ------------------------------------------------------------------ clients
 
     def _client_options(self) -> dict[str, Any]:
@@ -452,7 +509,7 @@ class ChatOpenSearchLLM(OwnsClients, BaseChatModel):
         model, wire, params = self._request(messages, stop, kwargs, stream=False)
         with langchain_errors():
             completion = self._sync_client().create(model=model, messages=wire, **params)
-        return completion_to_result(completion, model=model)
+        return completion_to_result(completion, model=model, audio_mime=audio_mime(params))
 
     async def _agenerate(
         self,
@@ -464,7 +521,7 @@ class ChatOpenSearchLLM(OwnsClients, BaseChatModel):
         model, wire, params = self._request(messages, stop, kwargs, stream=False)
         with langchain_errors():
             completion = await self._async_client().create(model=model, messages=wire, **params)
-        return completion_to_result(completion, model=model)
+        return completion_to_result(completion, model=model, audio_mime=audio_mime(params))
 
     def _stream(
         self,
@@ -474,7 +531,7 @@ class ChatOpenSearchLLM(OwnsClients, BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         model, wire, params = self._request(messages, stop, kwargs, stream=True)
-        converter = StreamConverter()
+        converter = StreamConverter(audio_mime(params))
         with (
             langchain_errors(),
             self._sync_client().stream(model=model, messages=wire, **params) as stream,
@@ -498,7 +555,7 @@ class ChatOpenSearchLLM(OwnsClients, BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         model, wire, params = self._request(messages, stop, kwargs, stream=True)
-        converter = StreamConverter()
+        converter = StreamConverter(audio_mime(params))
         with langchain_errors():
             async with self._async_client().stream(model=model, messages=wire, **params) as stream:
                 async for chunk in stream:

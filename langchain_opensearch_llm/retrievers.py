@@ -54,7 +54,7 @@ class KnowledgeQuery(TypedDict, total=False):
     question: str
     #: Passages: ``Document``s (their ``page_content``) or strings.
     documents: Sequence[Document | str]
-    #: A direct prompt; overrides question and documents (api-docs 002).
+    #: A direct prompt; overrides question and documents (docs/service-facts.md, "knowledge-llm").
     prompt: str
 
 

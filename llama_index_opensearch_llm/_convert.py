@@ -22,6 +22,7 @@ from llama_index.core.base.llms.types import (
     CitableBlock,
     CitationBlock,
     CompletionResponse,
+    DocumentBlock,
     ImageBlock,
     MessageRole,
     TextBlock,
@@ -34,26 +35,40 @@ from llama_index.core.llms.llm import ToolSelection
 from llama_index_opensearch_llm._json import parse_arguments
 from opensearch_llm import RequestValidationError
 from opensearch_llm._adapters import (
+    UPLOAD_ADVICE,
+    audio_data_url,
+    audio_part,
+    data_url,
+    file_id_from_url,
+    file_part,
     first_choice,
+    image_part,
     legacy_tool_call,
-    merge_system_messages,
+    mark_last_part,
     new_tool_call_id,
     parse_tool_arguments,
+    service_messages,
+    text_content,
+    text_part,
     usage_counts,
+    video_part,
     wire_tool_call,
 )
+from opensearch_llm._adapters import role_content as core_role_content
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
 
 WireMessage = dict[str, Any]
 Part = dict[str, Any]
+#: The format of a spoken answer when the call did not say it.
+DEFAULT_AUDIO_FORMAT = "wav"
 
 # ----------------------------------------------------------------------------------------------
 # Request side: messages
 # ----------------------------------------------------------------------------------------------
 
-#: LlamaIndex roles -> wire roles (api-docs 000: system, user, assistant; tool for results).
+#: LlamaIndex roles -> wire roles (docs/service-facts.md, "Requests").
 WIRE_ROLES: dict[str, str] = {
     MessageRole.SYSTEM.value: "system",
     MessageRole.DEVELOPER.value: "system",
@@ -65,18 +80,23 @@ WIRE_ROLES: dict[str, str] = {
     MessageRole.FUNCTION.value: "tool",
 }
 
-#: Blocks that are never sent: reasoning (design: never send it back), cache hints, and tool
-#: calls (sent as ``tool_calls``, not as content).
-_SKIPPED_BLOCKS = (ThinkingBlock, CachePoint, ToolCallBlock)
+#: Blocks that are never sent: reasoning (docs/service-facts.md, "Requests") and tool calls (sent
+#: as ``tool_calls``, not as content). A ``CachePoint`` marks the part before it.
+_SKIPPED_BLOCKS = (ThinkingBlock, ToolCallBlock)
+_UPLOAD_HINT = (
+    f"Extract a document's text into a TextBlock, or {UPLOAD_ADVICE}: "
+    "DocumentBlock(url='fileid://<file id>')."
+)
 
 
 def to_wire_messages(messages: Sequence[ChatMessage]) -> list[WireMessage]:
     """The wire messages for a LlamaIndex chat history (the history is not modified).
 
     System (and developer) messages are merged into one, first, because the service takes a
-    system message only as ``messages[0]`` (api-docs 000).
+    system message only as ``messages[0]`` (docs/service-facts.md, "Requests"); file references
+    and a tool result's media are placed as the service takes them (``service_messages``).
     """
-    return merge_system_messages([to_wire_message(message) for message in messages])
+    return service_messages([to_wire_message(message) for message in messages])
 
 
 def to_wire_message(message: ChatMessage) -> WireMessage:
@@ -92,7 +112,7 @@ def _role_value(role: MessageRole | str) -> str:
 
 
 def _system_message(message: ChatMessage) -> WireMessage:
-    return {"role": "system", "content": blocks_text(message.blocks, "system")}
+    return {"role": "system", "content": role_content(message.blocks, "system")}
 
 
 def _user_message(message: ChatMessage) -> WireMessage:
@@ -101,19 +121,20 @@ def _user_message(message: ChatMessage) -> WireMessage:
 
 
 def _assistant_message(message: ChatMessage) -> WireMessage:
-    text = blocks_text(message.blocks, "assistant")
     tool_calls = wire_tool_calls(message)
-    # "" rather than null, as the api-docs' own tool-call example sends history back.
-    wire: WireMessage = {"role": "assistant", "content": text}
+    # "" rather than null, as the documented tool-call example sends history back.
+    wire: WireMessage = {"role": "assistant", "content": role_content(message.blocks, "assistant")}
     if tool_calls:
         wire["tool_calls"] = tool_calls
+    if message.additional_kwargs.get("partial") is True:
+        wire["partial"] = True  # prefix completion: the answer continues this text
     return _with_name(wire, message)
 
 
 def _tool_message(message: ChatMessage) -> WireMessage:
     wire: WireMessage = {
         "role": "tool",
-        "content": blocks_text(message.blocks, "tool"),
+        "content": role_content(message.blocks, "tool"),
         "tool_call_id": message.additional_kwargs.get("tool_call_id"),
     }
     return _with_name(wire, message)
@@ -134,29 +155,32 @@ def _with_name(wire: WireMessage, message: ChatMessage) -> WireMessage:
     return wire
 
 
-def blocks_text(blocks: Iterable[Any], role: str) -> str:
-    """The text of blocks for a text-only role; media blocks raise, reasoning is left out."""
-    texts: list[str] = []
-    for block in blocks:
-        for part in content_parts(block):
-            if part["type"] != "text":
-                raise RequestValidationError(
-                    f"{role} message content", type(block).__name__, "text blocks only"
-                )
-            texts.append(part["text"])
-    return "\n".join(texts)
+def role_content(blocks: Iterable[Any], role: str) -> Any:
+    """The content of a system, assistant or tool message (the core's ``role_content`` rules)."""
+    return core_role_content(blocks_parts(blocks), role, "\n")
 
 
 def user_content(blocks: Iterable[Any]) -> str | list[Part]:
-    """A string when every block is text, else a list of content parts (text, image, ...)."""
-    parts = [part for block in blocks for part in content_parts(block)]
+    """A string when every block is text (and none is cached), else a list of content parts."""
+    parts = blocks_parts(blocks)
     if all(part["type"] == "text" for part in parts):
-        return "\n".join(part["text"] for part in parts)
+        return text_content(parts, "\n")
+    return parts
+
+
+def blocks_parts(blocks: Iterable[Any]) -> list[Part]:
+    """The wire content parts of blocks; a ``CachePoint`` puts a cache marker on the part before."""
+    parts: list[Part] = []
+    for block in blocks:
+        if isinstance(block, CachePoint):
+            mark_last_part(parts)
+        else:
+            parts += content_parts(block)
     return parts
 
 
 def content_parts(block: Any) -> list[Part]:
-    """The wire content parts of one block (none for reasoning, cache hints and tool calls)."""
+    """The wire content parts of one block (none for reasoning and tool calls)."""
     if isinstance(block, _SKIPPED_BLOCKS):
         return []
     for kind, builder in _PART_BUILDERS:
@@ -165,31 +189,45 @@ def content_parts(block: Any) -> list[Part]:
     raise RequestValidationError(
         "message block",
         type(block).__name__,
-        "TextBlock, ImageBlock, AudioBlock, VideoBlock, CitableBlock or CitationBlock",
-        "Extract a document's text into a TextBlock first.",
+        "TextBlock, ImageBlock, AudioBlock, VideoBlock, DocumentBlock, CitableBlock, "
+        "CitationBlock or CachePoint",
     )
 
 
 def _text_parts(block: TextBlock) -> list[Part]:
-    return [{"type": "text", "text": block.text}]
+    return [text_part(block.text)]
 
 
 def _image_parts(block: ImageBlock) -> list[Part]:
-    image_url: dict[str, Any] = {"url": _media_url(block, block.image, block.image_mimetype)}
-    if block.detail:
-        image_url["detail"] = block.detail
-    return [{"type": "image_url", "image_url": image_url}]
+    return [image_part(_media_url(block, block.image, block.image_mimetype), block.detail)]
 
 
 def _audio_parts(block: AudioBlock) -> list[Part]:
-    audio: dict[str, Any] = {"data": _media_url(block, block.audio, None)}
-    if block.format:
-        audio["format"] = block.format
-    return [{"type": "input_audio", "input_audio": audio}]
+    if block.url is not None and not block.audio and block.path is None:
+        return [audio_part(str(block.url), block.format)]
+    data = block.resolve_audio(as_base64=True).read().decode("ascii")
+    return [audio_part(audio_data_url(data), block.format)]
 
 
 def _video_parts(block: VideoBlock) -> list[Part]:
-    return [{"type": "video_url", "video_url": {"url": _media_url(block, block.video, None)}}]
+    return [video_part(_media_url(block, block.video, block.video_mimetype), block.fps)]
+
+
+def _document_parts(block: DocumentBlock) -> list[Part]:
+    """A file by id (``url='fileid://...'``), or a text document as text; others are refused."""
+    referenced = file_id_from_url(block.url or "")
+    if referenced:
+        return [file_part(referenced)]
+    mimetype = block.document_mimetype or ""
+    if mimetype.startswith("text/") and (block.data is not None or block.path is not None):
+        text = block.resolve_document().read().decode("utf-8", errors="replace")
+        return [text_part(text)]
+    raise RequestValidationError(
+        "DocumentBlock",
+        {"title": block.title, "mimetype": mimetype or None},
+        "a file id (fileid://...) or a text document",
+        _UPLOAD_HINT,
+    )
 
 
 def _citable_parts(block: CitableBlock) -> list[Part]:
@@ -206,7 +244,7 @@ def _media_url(block: Any, data: Any, mimetype: str | None) -> str:
         return str(block.url)
     if isinstance(data, bytes) and mimetype:
         # The block already holds base64 text (LlamaIndex encodes at validation).
-        return f"data:{mimetype};base64,{data.decode('ascii')}"
+        return data_url(mimetype, data.decode("ascii"))
     return str(block.inline_url())
 
 
@@ -215,6 +253,7 @@ _PART_BUILDERS: tuple[tuple[type, Callable[[Any], list[Part]]], ...] = (
     (ImageBlock, _image_parts),
     (AudioBlock, _audio_parts),
     (VideoBlock, _video_parts),
+    (DocumentBlock, _document_parts),
     (CitableBlock, _citable_parts),
     (CitationBlock, _citation_parts),
 )
@@ -269,8 +308,9 @@ def assistant_message(
     reasoning: str,
     tool_calls: list[dict[str, Any]],
     reasoning_tokens: int | None = None,
+    audio: AudioBlock | None = None,
 ) -> ChatMessage:
-    """The assistant ChatMessage: ThinkingBlock, TextBlock and ToolCallBlocks, in that order.
+    """The assistant ChatMessage: ThinkingBlock, TextBlock, AudioBlock, ToolCallBlocks, in order.
 
     The text block is left out only when there are tool calls and no text, so that
     ``message.content`` is None for a pure tool call and ``""`` for an empty answer.
@@ -280,6 +320,8 @@ def assistant_message(
         blocks.append(ThinkingBlock(content=reasoning, num_tokens=reasoning_tokens))
     if content or not tool_calls:
         blocks.append(TextBlock(text=content))
+    if audio is not None:
+        blocks.append(audio)
     blocks.extend(
         ToolCallBlock(
             tool_call_id=call["id"],
@@ -292,11 +334,16 @@ def assistant_message(
     return ChatMessage(role=MessageRole.ASSISTANT, blocks=blocks, additional_kwargs=extra)
 
 
-def chat_response(completion: Mapping[str, Any]) -> ChatResponse:
-    """The ChatResponse of a ``chat.completion`` dict (first choice); ``raw`` is the dict."""
+def chat_response(completion: Mapping[str, Any], audio_format: str | None = None) -> ChatResponse:
+    """The ChatResponse of a ``chat.completion`` dict (first choice); ``raw`` is the dict.
+
+    ``audio_format`` is the format of the spoken answer the call asked for (``wav`` if unsaid).
+    """
     choice = first_choice(completion) or {}
     fields = response_fields(completion, choice)
-    message = response_message(choice.get("message") or {}, fields.get("reasoning_tokens"))
+    message = response_message(
+        choice.get("message") or {}, fields.get("reasoning_tokens"), audio_format=audio_format
+    )
     return ChatResponse(message=message, raw=completion, additional_kwargs=fields)
 
 
@@ -304,8 +351,9 @@ def response_message(
     wire: Mapping[str, Any],
     reasoning_tokens: int | None = None,
     call_id: Callable[[int], str] = lambda position: new_tool_call_id(),
+    audio_format: str | None = None,
 ) -> ChatMessage:
-    """The assistant ChatMessage of a wire ``message``.
+    """The assistant ChatMessage of a wire ``message`` (a spoken answer as an ``AudioBlock``).
 
     ``call_id(position)`` names a tool call the service sent without an id (a tool result must
     name its call).
@@ -314,11 +362,23 @@ def response_message(
         _response_tool_call(call, call.get("id") or call_id(position))
         for position, call in enumerate(wire.get("tool_calls") or ())
     ]
+    audio = wire.get("audio")
+    spoken = None
+    if isinstance(audio, Mapping) and audio.get("data"):
+        spoken = spoken_block(str(audio["data"]), audio_format)
     return assistant_message(
         content_text(wire.get("content")),
         wire.get("reasoning_content") or "",
         calls,
         reasoning_tokens,
+        spoken,
+    )
+
+
+def spoken_block(base64_data: str, audio_format: str | None) -> AudioBlock:
+    """The ``AudioBlock`` of a spoken answer's base64 audio (kept as it came: no re-encoding)."""
+    return AudioBlock.model_construct(
+        audio=base64_data.encode("ascii"), format=audio_format or DEFAULT_AUDIO_FORMAT
     )
 
 
@@ -373,14 +433,26 @@ class ChatStreamState:
     call sent without an id gets one that stays the same for the whole stream.
     """
 
-    __slots__ = ("_call_ids", "_calls", "_content", "_fields", "_reasoning")
+    __slots__ = (
+        "_audio",
+        "_audio_format",
+        "_audio_pieces",
+        "_call_ids",
+        "_calls",
+        "_content",
+        "_fields",
+        "_reasoning",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, audio_format: str | None = None) -> None:
         self._content = ""
         self._reasoning = ""
         self._calls: list[dict[str, Any]] = []
         self._call_ids: dict[int, str] = {}
         self._fields: dict[str, Any] | None = None
+        self._audio_format = audio_format
+        self._audio_pieces: list[str] = []
+        self._audio: AudioBlock | None = None
 
     def add(
         self, chunk: Mapping[str, Any], completion: Callable[[], Mapping[str, Any]]
@@ -395,17 +467,29 @@ class ChatStreamState:
         reasoning = delta.get("reasoning_content") or ""
         self._content += content
         self._reasoning += reasoning
+        spoken = self._add_audio(delta.get("audio"))
         if self._fields is None or _changes_the_aggregate(chunk, choice, delta):
             self._take(completion())
         fields = self._fields or {}
         if reasoning:
             fields = {**fields, "thinking_delta": reasoning}
+        if spoken:
+            fields = {**fields, "audio_delta": spoken}
         return ChatResponse(
             message=self._message(fields.get("reasoning_tokens")),
             delta=content,
             raw=chunk,
             additional_kwargs=fields,
         )
+
+    def _add_audio(self, audio: Any) -> str:
+        """The base64 audio this chunk adds to a spoken answer (the block is rebuilt once)."""
+        piece = audio.get("data") if isinstance(audio, Mapping) else None
+        if not isinstance(piece, str) or not piece:
+            return ""
+        self._audio_pieces.append(piece)
+        self._audio = spoken_block("".join(self._audio_pieces), self._audio_format)
+        return piece
 
     def _take(self, completion: Mapping[str, Any]) -> None:
         choice = first_choice(completion) or {}
@@ -417,7 +501,9 @@ class ChatStreamState:
             _response_tool_call(call, call.get("id") or self._id(position))
             for position, call in enumerate(self._calls)
         ]
-        return assistant_message(self._content, self._reasoning, calls, reasoning_tokens)
+        return assistant_message(
+            self._content, self._reasoning, calls, reasoning_tokens, self._audio
+        )
 
     def _id(self, position: int) -> str:
         call_id = self._call_ids.get(position)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import logging
 import pickle
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from llama_index.core.base.llms.types import (
@@ -47,7 +47,9 @@ from opensearch_llm._adapters import (
     ClientCache,
     OwnsClients,
     SyncHttpClient,
+    count_message_tokens,
     forced_tool_settings,
+    qwen_encoder,
     resolve_base_url,
     sent_value,
     split_params,
@@ -74,6 +76,13 @@ _PARAM_FIELDS: tuple[str, ...] = (
     "enable_search",
     "top_k",
     "repetition_penalty",
+    "modalities",
+    "audio",
+    "search_options",
+    "translation_options",
+    "vl_high_resolution_images",
+    "enable_code_interpreter",
+    "incremental_output",
 )
 #: Fields that hold live objects: not pickled (made afresh, or defaulted, after unpickling).
 _TRANSIENT_FIELDS = frozenset(
@@ -89,6 +98,12 @@ class OpenSearchLLM(OwnsClients, FunctionCallingLLM):
     call, while a bad endpoint or parameter fails at construction. Only the parameters you set
     are sent. Reasoning arrives as ``ThinkingBlock``s; usage, ``finish_reason``, ``request_id``
     and ``model`` are in each response's ``additional_kwargs``.
+
+    Qwen: ``ImageBlock``, ``AudioBlock``, ``VideoBlock`` and ``DocumentBlock`` (by file id,
+    ``fileid://...``, or text) are sent as the service's parts; a ``CachePoint`` marks the block
+    before it for the context cache; ``additional_kwargs={"partial": True}`` on a last assistant
+    message asks to continue it; a spoken answer (``modalities``, ``audio``) is an
+    ``AudioBlock``; ``tokenizer`` is Qwen's (``Settings.tokenizer = llm.tokenizer``).
 
     Connections: one pooled core client for the sync methods and one per event loop for the
     async ones, made on first use; ``close()``/``aclose()`` close them (``aclose`` the running
@@ -154,6 +169,27 @@ class OpenSearchLLM(OwnsClients, FunctionCallingLLM):
     enable_search: bool | None = Field(default=None, description="Qwen: web search.")
     top_k: int | None = Field(default=None, ge=0, description="Qwen: top-k sampling.")
     repetition_penalty: float | None = Field(default=None, description="Qwen: > 0.")
+    modalities: list[str] | None = Field(
+        default=None, description="Qwen-Omni: ['text', 'audio'] for a spoken answer (AudioBlock)."
+    )
+    audio: dict[str, Any] | None = Field(
+        default=None, description="Qwen-Omni: the voice and format, {'voice': 'Cherry', ...}."
+    )
+    search_options: dict[str, Any] | None = Field(
+        default=None, description="Qwen: web search options, with enable_search=True."
+    )
+    translation_options: dict[str, Any] | None = Field(
+        default=None, description="Qwen-MT: {'source_lang': 'auto', 'target_lang': ...}."
+    )
+    vl_high_resolution_images: bool | None = Field(
+        default=None, description="Qwen-VL: read images at a higher resolution."
+    )
+    enable_code_interpreter: bool | None = Field(
+        default=None, description="Qwen: run Python while thinking (streamed)."
+    )
+    incremental_output: bool | None = Field(
+        default=None, description="Qwen: True only (streamed deltas)."
+    )
     additional_kwargs: dict[str, Any] = Field(
         default_factory=dict,
         description="More request fields; names the core does not know go in the JSON body.",
@@ -204,6 +240,23 @@ class OpenSearchLLM(OwnsClients, FunctionCallingLLM):
             is_function_calling_model=profile.tools if supports_tools is None else supports_tools,
             model_name=self.model,
         )
+
+    @property
+    def tokenizer(self) -> Callable[[str], list[int]]:
+        """Qwen's tokenizer for this model, offline (the ``[tokens]`` extra).
+
+        ``Settings.tokenizer = llm.tokenizer`` makes LlamaIndex count (token counters, text
+        splitters, prompt fitting) in the model's own tokens.
+        """
+        return qwen_encoder(self.model)
+
+    def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        """Qwen tokens of a chat as the model reads it, framing included.
+
+        Each message adds 5 tokens and the reply's opening 3; images, audio and video are not
+        counted. The service's ``usage.prompt_tokens`` for plain text comes within a few tokens.
+        """
+        return count_message_tokens(to_wire_messages(messages), self.model)
 
     # ------------------------------------------------------------------------- clients
 
@@ -295,12 +348,13 @@ class OpenSearchLLM(OwnsClients, FunctionCallingLLM):
         return (completion_response(response) for response in chats)
 
     def _chat(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> ChatResponse:
-        completion = self._sync_client().create(**self._request(messages, kwargs))
-        return chat_response(completion)
+        request = self._request(messages, kwargs)
+        completion = self._sync_client().create(**request)
+        return chat_response(completion, _audio_format(request))
 
     def _stream_chat(self, request: dict[str, Any]) -> ChatResponseGen:
         # The request is sent at the first next(); the stream is closed on exit, error or break.
-        state = ChatStreamState()
+        state = ChatStreamState(_audio_format(request))
         with self._sync_client().stream(**request) as stream:
             for chunk in stream:
                 yield state.add(chunk, stream.completion)
@@ -335,11 +389,12 @@ class OpenSearchLLM(OwnsClients, FunctionCallingLLM):
         return _completions(chats)
 
     async def _achat(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> ChatResponse:
-        completion = await self._async_client().create(**self._request(messages, kwargs))
-        return chat_response(completion)
+        request = self._request(messages, kwargs)
+        completion = await self._async_client().create(**request)
+        return chat_response(completion, _audio_format(request))
 
     async def _astream_chat(self, request: dict[str, Any]) -> ChatResponseAsyncGen:
-        state = ChatStreamState()
+        state = ChatStreamState(_audio_format(request))
         async with self._async_client().stream(**request) as stream:
             async for chunk in stream:
                 yield state.add(chunk, stream.completion)
@@ -423,6 +478,12 @@ class OpenSearchLLM(OwnsClients, FunctionCallingLLM):
                 f"the answer was: {(response.message.content or '')[:200]!r}"
             )
         return selections
+
+
+def _audio_format(request: Mapping[str, Any]) -> str | None:
+    """The format of the spoken answer a request asks for (``audio.format``), if it says."""
+    audio = sent_value(request, "audio")
+    return audio.get("format") if isinstance(audio, Mapping) else None
 
 
 def _can_pickle(name: str, value: Any) -> bool:

@@ -9,7 +9,7 @@ LLM: the synthesizer hands LlamaIndex a ``MockLLM`` so that nothing falls back t
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
-from typing import Any, TypedDict, cast
+from typing import Any, cast
 
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.base.response.schema import RESPONSE_TYPE
@@ -26,6 +26,7 @@ from opensearch_llm._adapters import (
     KNOWLEDGE_OPTION_NAMES,
     AsyncHttpClient,
     ClientCache,
+    ConnectionOptions,
     SyncHttpClient,
     check_knowledge_settings,
     knowledge_passages,
@@ -48,8 +49,11 @@ RESPONSE_METADATA_KEY = "opensearch_knowledge"
 _ANSWER_METADATA_KEYS = ["request_id", "latency", "model", "sources"]
 
 
-class KnowledgeOptions(TypedDict, total=False):
-    """The knowledge-llm settings both LlamaIndex components take (keyword arguments)."""
+class KnowledgeOptions(ConnectionOptions, total=False):
+    """The knowledge-llm settings both LlamaIndex components take (keyword arguments).
+
+    Besides these, the core clients' connection settings (``timeout``, ``max_retries``...).
+    """
 
     #: The application (app group) name; default: none (required unless ``client`` is given).
     app: str | None
@@ -69,16 +73,6 @@ class KnowledgeOptions(TypedDict, total=False):
     #: httpx clients for the core clients the component makes (never closed by it).
     http_client: SyncHttpClient
     async_http_client: AsyncHttpClient
-    #: Connection settings of the core clients (core defaults: 600 s, 10 s, 120 s, 2 retries).
-    timeout: float | None
-    connect_timeout: float | None
-    stream_idle_timeout: float | None
-    stream_timeout: float | None
-    max_retries: int
-    default_headers: Mapping[str, str] | None
-    max_response_bytes: int | None
-    max_event_bytes: int | None
-    max_connections: int | None
 
 
 class _Knowledge:

@@ -29,6 +29,12 @@ from opensearch_llm._profiles import ModelProfile, get_profile
 from opensearch_llm._types import ChatCompletion, ChatCompletionChunk, ChatParams, Message
 from opensearch_llm._version import __version__
 from opensearch_llm.chat import AsyncChatClient, AsyncChatStream, ChatClient, ChatStream
+from opensearch_llm.embeddings import (
+    AsyncEmbeddingClient,
+    EmbeddingClient,
+    EmbeddingResult,
+    SparseEmbeddingResult,
+)
 from opensearch_llm.knowledge import (
     AccessKeyCredentials,
     AsyncKnowledgeClient,
@@ -37,6 +43,7 @@ from opensearch_llm.knowledge import (
     KnowledgeResult,
     KnowledgeStream,
 )
+from opensearch_llm.rerank import AsyncRerankClient, RerankClient, RerankItem, RerankResult
 
 __all__ = [
     "REGION_BASE_URLS",
@@ -46,8 +53,10 @@ __all__ = [
     "AccessKeyCredentials",
     "AsyncChatClient",
     "AsyncChatStream",
+    "AsyncEmbeddingClient",
     "AsyncKnowledgeClient",
     "AsyncKnowledgeStream",
+    "AsyncRerankClient",
     "AuthenticationError",
     "BadRequestError",
     "ChatClient",
@@ -57,6 +66,8 @@ __all__ = [
     "ChatStream",
     "ContentFilterError",
     "ContextWindowExceededError",
+    "EmbeddingClient",
+    "EmbeddingResult",
     "InternalServerError",
     "KnowledgeClient",
     "KnowledgeResult",
@@ -69,8 +80,12 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "RequestValidationError",
+    "RerankClient",
+    "RerankItem",
+    "RerankResult",
     "ResponseDecodeError",
     "ResponseTooLargeError",
+    "SparseEmbeddingResult",
     "StreamAccumulator",
     "StreamError",
     "Timeouts",

@@ -1,19 +1,25 @@
 """Merge streamed chunks into one ``chat.completion``. Pure; no I/O.
 
-Tool-call fragments are merged by ``index`` (api-docs 003; design: the first fragment carries
-``id`` and ``function.name``, later ones ``"id": ""``). Each fragment is normalised in place so
-that whoever reads the chunk afterwards sees ``index``, ``id`` (``None`` when absent),
-``type`` and ``function: {"name", "arguments"}`` whatever the service sent.
+Tool-call fragments are merged by ``index`` (docs/service-facts.md, "Streams": the first
+fragment carries ``id`` and ``function.name``, later ones ``"id": ""``). ``add`` completes each
+fragment in place (``normalise_tool_fragment``), so that whoever reads the chunk afterwards sees
+``index``, ``id`` (``None`` when absent), ``type`` and ``function: {"name", "arguments"}``
+whatever the service sent: the chat stream decoder names that step
+(``ChatChunkDecoder._normalised``) and yields only chunks that went through it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+#: Keys of streamed ``delta.audio`` whose pieces add up (base64 audio, its transcript).
+_JOINED_AUDIO_KEYS = frozenset({"data", "transcript"})
+
 
 class _Choice:
     __slots__ = (
         "_wire_index",
+        "audio",
         "content",
         "finish_reason",
         "logprobs",
@@ -29,6 +35,8 @@ class _Choice:
         self.tool_calls: dict[int, dict[str, Any]] = {}
         self.finish_reason: str | None = None
         self.logprobs: list[Any] | None = None
+        #: A spoken answer: ``data`` and ``transcript`` pieces (joined at the end), other keys once.
+        self.audio: dict[str, Any] | None = None
         #: The call each wire index feeds now (a new id at a taken index starts a new call).
         self._wire_index: dict[int, int] = {}
 
@@ -40,6 +48,8 @@ class _Choice:
         reasoning = delta.get("reasoning_content")
         if reasoning:
             self.reasoning.append(reasoning)
+        if delta.get("audio"):
+            self._add_audio(delta["audio"])
         tool_calls = delta.get("tool_calls")
         if tool_calls:
             for position, fragment in enumerate(tool_calls):
@@ -49,6 +59,16 @@ class _Choice:
         logprobs = choice.get("logprobs")
         if logprobs and logprobs.get("content"):
             self.logprobs = (self.logprobs or []) + list(logprobs["content"])
+
+    def _add_audio(self, piece: dict[str, Any]) -> None:
+        """Add a streamed ``delta.audio`` piece (Qwen-Omni's spoken answers)."""
+        audio = self.audio if self.audio is not None else {}
+        for key, value in piece.items():
+            if key in _JOINED_AUDIO_KEYS and isinstance(value, str):
+                audio.setdefault(key, []).append(value)
+            elif audio.get(key) is None:
+                audio[key] = value
+        self.audio = audio
 
     def _add_tool_fragment(self, position: int, fragment: dict[str, Any]) -> None:
         normalise_tool_fragment(fragment, self._index_for(fragment, position))
@@ -88,6 +108,11 @@ class _Choice:
         message: dict[str, Any] = {"role": self.role, "content": "".join(self.content)}
         if self.reasoning:
             message["reasoning_content"] = "".join(self.reasoning)
+        if self.audio is not None:
+            message["audio"] = {
+                key: "".join(value) if key in _JOINED_AUDIO_KEYS else value
+                for key, value in self.audio.items()
+            }
         if self.tool_calls:
             message["tool_calls"] = [
                 _finished_call(self.tool_calls[i]) for i in sorted(self.tool_calls)

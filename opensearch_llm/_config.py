@@ -6,8 +6,10 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from pydantic import SecretStr
+from typing_extensions import Unpack
 
 from opensearch_llm._errors import MissingAPIKeyError, RequestValidationError
 from opensearch_llm._validate import HEADER_MAP, is_header_map, shown_headers
@@ -16,11 +18,12 @@ from opensearch_llm._validate import HEADER_MAP, is_header_map, shown_headers
 API_KEY_ENV_VARS: tuple[str, ...] = ("OPENSEARCH_LLM_API_KEY", "DASHSCOPE_API_KEY")
 #: Environment variable read for the base URL when neither ``base_url`` nor ``region`` is given.
 BASE_URL_ENV_VAR = "OPENSEARCH_LLM_BASE_URL"
-#: Environment variables for knowledge-llm: the host (api-docs 002 ``{host}``) and the app name.
+#: Environment variables for knowledge-llm: the host (``{host}``) and the app name.
 KNOWLEDGE_HOST_ENV_VAR = "OPENSEARCH_LLM_KNOWLEDGE_HOST"
 KNOWLEDGE_APP_ENV_VAR = "OPENSEARCH_LLM_APP"
 
-#: Model Studio compatible-mode base URLs by region (api-docs 003; a key works only in its region).
+#: Model Studio compatible-mode base URLs by region (docs/service-facts.md,
+#: "Regions and keys"; a key works only in its region).
 REGION_BASE_URLS: dict[str, str] = {
     "singapore": "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
     "virginia": "https://dashscope-us.aliyuncs.com/compatible-mode/v1",
@@ -101,7 +104,7 @@ def resolve_base_url(
     """The base URL from ``base_url``, else ``region``, else the environment, else Singapore."""
     if base_url is not None and region is not None:
         raise RequestValidationError(
-            "base_url", base_url, "either base_url or region, not both", "base_url and region"
+            "base_url", base_url, "either base_url or region, not both", "Pass only one of them."
         )
     if base_url is None and region is not None:
         return region_base_url(region)
@@ -133,6 +136,29 @@ def validate_base_url(base_url: str) -> str:
     if not host or " " in base_url:
         raise RequestValidationError("base_url", base_url, "a URL with a host name and no spaces")
     return base_url.rstrip("/")
+
+
+def resolve_host_url(
+    host: str | None,
+    env_var: str,
+    example: str,
+    hint: str,
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """A service's ``host`` (an http(s) URL) from the argument, else from ``env_var``.
+
+    Neither: the error shows ``example`` and says ``hint`` (where to find the endpoint).
+    """
+    if host is None:
+        host = (os.environ if env is None else env).get(env_var) or None
+    if host is None:
+        raise RequestValidationError("host", None, f"an endpoint URL such as {example}", hint)
+    try:
+        return validate_base_url(host)
+    except RequestValidationError:
+        raise RequestValidationError(
+            "host", host, "an absolute http:// or https:// URL with a host name and no spaces"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -203,47 +229,76 @@ def _check_int(name: str, value: object, minimum: int) -> None:
         raise RequestValidationError(name, value, f"an integer >= {minimum}")
 
 
+class ConnectionOptions(TypedDict, total=False):
+    """The connection settings every client takes as keyword arguments; None: the default."""
+
+    #: Seconds for a whole non-streamed response (or a ``Timeouts``, which sets them all).
+    timeout: float | Timeouts | None
+    connect_timeout: float | None
+    #: Seconds between two streamed chunks.
+    stream_idle_timeout: float | None
+    #: Seconds for a whole stream (off by default).
+    stream_timeout: float | None
+    max_retries: int
+    default_headers: Mapping[str, str] | None
+    max_response_bytes: int | None
+    max_event_bytes: int | None
+    max_connections: int | None
+
+
 def make_config(
     api_key: SecretStr,
     base_url: str,
     *,
-    timeout: float | Timeouts | None = None,
-    connect_timeout: float | None = None,
-    stream_idle_timeout: float | None = None,
-    stream_timeout: float | None = None,
-    max_retries: int = DEFAULT_MAX_RETRIES,
-    default_headers: Mapping[str, str] | None = None,
-    max_response_bytes: int | None = None,
-    max_event_bytes: int | None = None,
-    max_connections: int | None = None,
     other_secrets: tuple[SecretStr, ...] = (),
+    **options: Unpack[ConnectionOptions],
 ) -> ClientConfig:
     """A ``ClientConfig`` from a client's keyword arguments; None means the default.
 
-    A ``Timeouts`` given as ``timeout`` wins over the other timeout arguments.
+    A ``Timeouts`` given as ``timeout`` wins over the other timeout arguments. An unknown
+    keyword is a ``TypeError`` naming the options there are.
     """
+    unknown = sorted(set(options) - set(ConnectionOptions.__annotations__))
+    if unknown:
+        raise TypeError(
+            f"unexpected keyword argument {unknown[0]!r}; the connection options are "
+            + ", ".join(ConnectionOptions.__annotations__)
+        )
+    timeout = options.get("timeout")
     if isinstance(timeout, Timeouts):
         timeouts = timeout
     else:
         given = {
             "read": timeout,
-            "connect": connect_timeout,
-            "stream_idle": stream_idle_timeout,
-            "stream_total": stream_timeout,
+            "connect": options.get("connect_timeout"),
+            "stream_idle": options.get("stream_idle_timeout"),
+            "stream_total": options.get("stream_timeout"),
         }
         timeouts = Timeouts(**{k: v for k, v in given.items() if v is not None})
     return ClientConfig(
         api_key=api_key,
         base_url=base_url,
         timeouts=timeouts,
-        max_retries=max_retries,
-        default_headers=dict(default_headers or {}),
-        max_response_bytes=_or_default(max_response_bytes, DEFAULT_MAX_RESPONSE_BYTES),
-        max_event_bytes=_or_default(max_event_bytes, DEFAULT_MAX_EVENT_BYTES),
-        max_connections=_or_default(max_connections, DEFAULT_MAX_CONNECTIONS),
+        max_retries=options.get("max_retries", DEFAULT_MAX_RETRIES),
+        default_headers=dict(options.get("default_headers") or {}),
+        max_response_bytes=_or_default(
+            options.get("max_response_bytes"), DEFAULT_MAX_RESPONSE_BYTES
+        ),
+        max_event_bytes=_or_default(options.get("max_event_bytes"), DEFAULT_MAX_EVENT_BYTES),
+        max_connections=_or_default(options.get("max_connections"), DEFAULT_MAX_CONNECTIONS),
         other_secrets=other_secrets,
     )
 
 
 def _or_default(value: int | None, default: int) -> int:
     return default if value is None else value
+
+
+# --------------------------------------------------------------------------- client options
+
+#: The connection settings every client takes (the adapters' fields of the same names).
+_CONNECTION_OPTION_NAMES: tuple[str, ...] = ("api_key", *ConnectionOptions.__annotations__)
+#: ``ChatClient``/``AsyncChatClient`` keyword arguments an adapter copies from its settings.
+CHAT_OPTION_NAMES: tuple[str, ...] = (*_CONNECTION_OPTION_NAMES, "base_url", "region")
+#: ``KnowledgeClient``/``AsyncKnowledgeClient`` keyword arguments (besides ``auth``).
+KNOWLEDGE_OPTION_NAMES: tuple[str, ...] = (*_CONNECTION_OPTION_NAMES, "host", "app")

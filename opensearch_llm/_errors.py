@@ -172,7 +172,7 @@ _HINTS: dict[type[APIStatusError], str] = {
         "so the base_url or region must match the key's region"
     ),
     PermissionDeniedError: "Check that the key may use this model or application",
-    NotFoundError: "Check the model name, the application name and the base_url",
+    NotFoundError: "Check the model name and the base_url (knowledge-llm: the host and the app)",
     RateLimitError: "Slow down or raise max_retries; the limit is per minute",
     InternalServerError: "The service failed; retry later",
     ContentFilterError: "The content was blocked by moderation; rephrase the input",

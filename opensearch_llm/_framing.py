@@ -16,7 +16,7 @@ instead (see ``docs/service-facts.md``, streams):
 Any other line is ignored, as the SSE specification says of unknown fields (chat did so
 before; knowledge-llm used to refuse such lines): a stream that yields no frame at all is still
 an error, raised by either decoder at its end. Several JSON values back to back in one frame
-(``{..}{..}``, ``data: {..}data: {..}``) are split by ``_wire.parse_event_data``. A line still
+(``{..}{..}``, ``data: {..}data: {..}``) are split by ``_bodies.parse_event_data``. A line still
 without its end, or one frame's data lines, over ``max_event_bytes`` bytes raises
 ``ResponseTooLargeError``: nothing is buffered without bound.
 """

@@ -1,12 +1,14 @@
-"""knowledge-llm (api-docs 002): build and check requests, parse answers and streams, sign. Pure.
+"""knowledge-llm: build and check requests, parse answers and streams, sign. Pure.
+
+The service's rules are in docs/service-facts.md, "knowledge-llm".
 
 The API summarises an answer to ``question`` from ``content`` passages, or answers a direct
 ``prompt`` ("If you specify the prompt parameter, the values of the question and content
 parameters do not take effect"). Answers are ``{request_id, latency, result: {data: [{answer,
 type}]}, errors: [{code, message}]}``; errors arrive in ``errors[]`` or as ``status: "FAIL"``,
-under HTTP 200 too (``_wire.decode_response`` raises them).
+under HTTP 200 too (``_bodies.decode_response`` raises them).
 
-Streams (``options.stream: true``) are parsed tolerantly (design, "The services"): SSE
+Streams (``options.stream: true``) are parsed tolerantly (docs/service-facts.md, "Streams"): SSE
 ``data:`` frames with or without a space, bare JSON objects one per line or back to back,
 ``[DONE]`` in any case, and frames carrying either the next piece of the answer or the whole
 answer so far; only the new text is yielded.
@@ -19,20 +21,21 @@ import hashlib
 import hmac
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from pydantic import SecretStr
 
+from opensearch_llm._bodies import error_from_body, event_error, parse_event_data, request_id_of
 from opensearch_llm._config import (
     DEFAULT_MAX_EVENT_BYTES,
     KNOWLEDGE_APP_ENV_VAR,
     KNOWLEDGE_HOST_ENV_VAR,
     KNOWLEDGE_PATH_TEMPLATE,
-    validate_base_url,
+    resolve_host_url,
 )
 from opensearch_llm._errors import (
     OpenSearchLLMError,
@@ -42,9 +45,8 @@ from opensearch_llm._errors import (
 )
 from opensearch_llm._framing import Frame, Framer
 from opensearch_llm._validate import HEADER_MAP, check_extra_body, is_header_map, shown_headers
-from opensearch_llm._wire import error_from_body, event_error, parse_event_data, request_id_of
 
-#: ``csi_level`` values (api-docs 002): ``none`` does not moderate, ``loose`` blocks.
+#: ``csi_level`` values: ``none`` does not moderate, ``loose`` blocks.
 CSI_LEVELS: tuple[str, ...] = ("none", "loose")
 #: The content type sent, and signed, with every request.
 KNOWLEDGE_CONTENT_TYPE = "application/json"
@@ -62,21 +64,14 @@ _APP_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 
 def resolve_host(host: str | None, env: Mapping[str, str] | None = None) -> str:
     """The knowledge-llm host from ``host``, else ``OPENSEARCH_LLM_KNOWLEDGE_HOST``."""
-    if host is None:
-        host = (os.environ if env is None else env).get(KNOWLEDGE_HOST_ENV_VAR) or None
-    if host is None:
-        raise RequestValidationError(
-            "host",
-            None,
-            "the endpoint of your OpenSearch instance, e.g. http://<instance>.opensearch.aliyuncs.com",
-            f"Pass host=... or set {KNOWLEDGE_HOST_ENV_VAR}; the console lists it under endpoints.",
-        )
-    try:
-        return validate_base_url(host)
-    except RequestValidationError:
-        raise RequestValidationError(
-            "host", host, "an absolute http:// or https:// URL with a host name and no spaces"
-        ) from None
+    return resolve_host_url(
+        host,
+        KNOWLEDGE_HOST_ENV_VAR,
+        "http://<instance>.opensearch.aliyuncs.com",
+        f"Pass host=... or set {KNOWLEDGE_HOST_ENV_VAR}: your OpenSearch instance's endpoint, "
+        "which the console lists under endpoints.",
+        env,
+    )
 
 
 def resolve_app(app: str | None, env: Mapping[str, str] | None = None) -> str:
@@ -108,7 +103,7 @@ def knowledge_url(host: str, app: str) -> str:
 class KnowledgeParams(TypedDict, total=False):
     """The knowledge-llm fields besides ``question`` and ``content``; None means not sent."""
 
-    #: The question's type (api-docs 002: ``text``, the default); sent with ``question``.
+    #: The question's type (``text``, the default); sent with ``question``.
     type: str | None
     #: A direct prompt; overrides ``question`` and ``content``, which are then not sent.
     prompt: str | None
@@ -152,8 +147,8 @@ def build_knowledge_request(
 ) -> KnowledgeRequest:
     """Validate a call and build its body; only the fields that are set are sent.
 
-    ``prompt`` overrides ``question`` and ``content`` (api-docs 002), so with a prompt they
-    are checked but not sent.
+    ``prompt`` overrides ``question`` and ``content`` (docs/service-facts.md, "knowledge-llm"),
+    so with a prompt they are checked but not sent.
     """
     checked_content = _check_fields(question, content, type, prompt, model, csi_level)
     body: dict[str, Any] = {"prompt": prompt} if prompt is not None else {"question": question}
@@ -173,7 +168,7 @@ def build_knowledge_request(
     return KnowledgeRequest(body, headers, stream, model)
 
 
-#: Request fields ``extra_body`` may not set, as for chat (``_wire._CHAT_ARGUMENTS``).
+#: Request fields ``extra_body`` may not set, as for chat (``_chat_wire._CHAT_ARGUMENTS``).
 _KNOWLEDGE_ARGUMENTS = {
     **{f: f"pass {f}=..." for f in ("question", "prompt", "content", "type", "model", "csi_level")},
 }
@@ -229,7 +224,7 @@ def _content(content: Any) -> list[str] | None:
         raise RequestValidationError("content", content, "a list of strings (the passages)")
     if not content:
         raise RequestValidationError(
-            "content", content, "a non-empty list of strings", "Pass None to send no content."
+            "content", content, "a non-empty list of strings", "Pass None to send no passages."
         )
     for position, item in enumerate(content):
         if not isinstance(item, str):
@@ -553,3 +548,49 @@ def signed_headers(
         "Authorization": f"{SIGNATURE_SCHEME} {credentials.access_key_id}:"
         + signature(credentials.access_key_secret, text),
     }
+
+
+# --------------------------------------------------------------------------- settings
+
+#: ``"bearer"`` (the API key) or an AccessKey pair for the ``OPENSEARCH`` signature.
+KnowledgeAuth = Literal["bearer"] | AccessKeyCredentials
+
+
+def credentials_from(auth: Any) -> AccessKeyCredentials | None:
+    """The AccessKey pair ``auth`` names, or None for ``"bearer"``; else a validation error."""
+    if isinstance(auth, AccessKeyCredentials):
+        return auth
+    if auth == "bearer":
+        return None
+    # Never echo the value: a key or a secret passed here by mistake must not reach a log.
+    raise RequestValidationError(
+        "auth", f"<{type(auth).__name__}>", "'bearer' or AccessKeyCredentials(id, secret)"
+    )
+
+
+def check_knowledge_settings(
+    *,
+    app: Any,
+    host: str | None,
+    auth: KnowledgeAuth,
+    content: Sequence[str] | None = None,
+    params: KnowledgeParams | None = None,
+) -> None:
+    """Raise ``RequestValidationError`` for a bad app, host, auth, fixed content or parameter.
+
+    For construction time: the key is not looked up (a missing key is reported on the first
+    call, as for chat).
+    """
+    resolve_app(app)
+    resolve_host(host)
+    credentials_from(auth)
+    build_knowledge_request(question="?", content=content, **(params or {}))
+
+
+def knowledge_passages(*groups: Iterable[str]) -> list[str] | None:
+    """The passages to send: every group's texts in order, without blank ones; None if none.
+
+    A blank passage carries nothing for the answer, and the service rejects empty content.
+    """
+    kept = [text for group in groups for text in group if text.strip()]
+    return kept or None

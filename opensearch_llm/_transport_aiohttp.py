@@ -23,7 +23,7 @@ import aiohttp
 
 from opensearch_llm._config import ClientConfig
 from opensearch_llm._errors import APIConnectionError
-from opensearch_llm._transport import (
+from opensearch_llm._senders import (
     Limits,
     acapped_join,
     connection_failed,

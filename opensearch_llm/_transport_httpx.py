@@ -15,7 +15,7 @@ import httpx
 
 from opensearch_llm._config import DEFAULT_MAX_KEEPALIVE_CONNECTIONS, ClientConfig
 from opensearch_llm._errors import APIConnectionError
-from opensearch_llm._transport import (
+from opensearch_llm._senders import (
     Limits,
     acapped_join,
     capped_join,

@@ -1,7 +1,7 @@
 """Request checks made before anything is sent. Pure; each failure names field, value and rule.
 
-Ranges come from api-docs 000 and 003 (temperature [0, 2), top_p (0, 1], penalties [-2, 2],
-n 1 to 4); roles from api-docs 000 (system only first; user, assistant, tool).
+Ranges and roles come from the service pages (docs/service-facts.md, "Requests"): temperature
+[0, 2), top_p (0, 1], penalties [-2, 2], n 1 to 4; system only first; user, assistant, tool.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from opensearch_llm._content import MAX_CACHE_MARKERS, check_partial, check_parts, file_ids_of
 from opensearch_llm._errors import RequestValidationError
+from opensearch_llm._qwen_options import MODALITIES_RULE, check_qwen_options
 
 ROLES = ("system", "user", "assistant", "tool")
 TOOL_CHOICE_STRINGS = ("auto", "none", "required")
 RESPONSE_FORMAT_TYPES = ("text", "json_object", "json_schema")
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_CONTENT_PART_TYPES = ("text", "image_url", "input_audio", "video", "video_url", "file")
 
 
 def _number(value: Any) -> bool:
@@ -114,6 +115,16 @@ PARAM_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "enable_search": _BOOL,
     "top_k": _at_least(0),
     "repetition_penalty": _range_check(0, 10, low_open=True),
+    "modalities": MODALITIES_RULE,
+    "vl_high_resolution_images": _BOOL,
+    "enable_code_interpreter": _BOOL,
+    # False makes the service repeat the whole answer so far in each chunk: the client merges
+    # deltas, so only true is taken (docs/service-facts.md, "Qwen extras").
+    "incremental_output": (lambda value: value is True, "true (streamed deltas)"),
+    # Checked in depth by ``check_qwen_options``; here only their outer type.
+    "audio": _DICT,
+    "search_options": _DICT,
+    "translation_options": _DICT,
     "extra_body": _DICT,
     "extra_headers": (is_header_map, HEADER_MAP),
     # Checked in depth below; here only their outer type.
@@ -146,6 +157,7 @@ def validate_params(params: Mapping[str, Any]) -> None:
         validate_tool_choice(params["tool_choice"], params.get("tools"))
     if params.get("response_format") is not None:
         validate_response_format(params["response_format"])
+    check_qwen_options(params)
 
 
 def validate_model(model: Any) -> None:
@@ -158,18 +170,28 @@ def validate_messages(messages: Any) -> None:
     """Check roles, their order, content and tool-message links."""
     if not isinstance(messages, Sequence) or isinstance(messages, (str, bytes)) or not messages:
         raise RequestValidationError("messages", messages, "a non-empty list of message dicts")
+    markers = 0
+    leading_system = True
     for position, message in enumerate(messages):
-        _validate_message(position, message)
+        markers += _validate_message(position, message, leading_system)
+        leading_system = leading_system and message.get("role") == "system"
+    check_partial(messages)
+    if markers > MAX_CACHE_MARKERS:
+        raise RequestValidationError(
+            "cache_control", markers, f"at most {MAX_CACHE_MARKERS} cache markers per request"
+        )
 
 
-def _validate_message(position: int, message: Any) -> None:
+def _validate_message(position: int, message: Any, leading_system: bool) -> int:
+    """Check one message; the number of cache markers in its content."""
     where = f"messages[{position}]"
     if not isinstance(message, Mapping):
         raise RequestValidationError(where, message, "a dict with 'role' and 'content'")
     role = message.get("role")
     if role not in ROLES:
         raise RequestValidationError(f"{where}.role", role, "one of " + ", ".join(ROLES))
-    if role == "system" and position != 0:
+    # Qwen-Long's file references come in system messages of their own, after the first.
+    if role == "system" and position != 0 and not (leading_system and file_ids_of(message)):
         raise RequestValidationError(f"{where}.role", role, "a system message only as messages[0]")
     if role == "tool" and not (
         isinstance(message.get("tool_call_id"), str) and message["tool_call_id"]
@@ -182,25 +204,18 @@ def _validate_message(position: int, message: Any) -> None:
     if role == "assistant" and message.get("tool_calls"):
         _validate_tool_calls(where, message["tool_calls"])
         if message.get("content") in (None, ""):
-            return
-    _validate_content(f"{where}.content", message.get("content"))
+            return 0
+    return _validate_content(f"{where}.content", message.get("content"))
 
 
-def _validate_content(where: str, content: Any) -> None:
+def _validate_content(where: str, content: Any) -> int:
     if isinstance(content, str):
         if not content.strip():
             raise RequestValidationError(where, content, "non-empty text")
-        return
+        return 0
     if not isinstance(content, list) or not content:
         raise RequestValidationError(where, content, "a non-empty string or list of content parts")
-    for index, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, Mapping) else None
-        if kind not in _CONTENT_PART_TYPES:
-            raise RequestValidationError(
-                f"{where}[{index}].type", kind, "one of " + ", ".join(_CONTENT_PART_TYPES)
-            )
-        if kind == "text" and not isinstance(part.get("text"), str):
-            raise RequestValidationError(f"{where}[{index}].text", part.get("text"), "a string")
+    return check_parts(where, content)
 
 
 def _validate_tool_calls(where: str, tool_calls: Any) -> None:

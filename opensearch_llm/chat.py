@@ -8,28 +8,27 @@ from typing import TYPE_CHECKING, Any
 from pydantic import SecretStr
 from typing_extensions import Unpack
 
+from opensearch_llm._bodies import encode_json, request_id_of
+from opensearch_llm._chat_stream import ChatChunkDecoder
+from opensearch_llm._chat_wire import (
+    ChatRequest,
+    build_chat_request,
+    completion_problem,
+    normalise_completion,
+)
+from opensearch_llm._client_base import AsyncClientBase, SyncClientBase
 from opensearch_llm._config import (
     CHAT_COMPLETIONS_PATH,
     DEFAULT_MAX_EVENT_BYTES,
-    DEFAULT_MAX_RETRIES,
     ClientConfig,
-    Timeouts,
+    ConnectionOptions,
     make_config,
     resolve_api_key,
     resolve_base_url,
 )
 from opensearch_llm._errors import ResponseDecodeError
-from opensearch_llm._shell import AsyncClient, AsyncStream, SyncClient, SyncStream
-from opensearch_llm._stream import ChatChunkDecoder
+from opensearch_llm._streams import AsyncStream, SyncStream
 from opensearch_llm._types import ChatCompletion, ChatCompletionChunk, ChatParams, Message
-from opensearch_llm._wire import (
-    ChatRequest,
-    build_chat_request,
-    completion_problem,
-    encode_json,
-    normalise_completion,
-    request_id_of,
-)
 
 if TYPE_CHECKING:
     import httpx
@@ -52,28 +51,10 @@ class _ChatClientBase:
         *,
         base_url: str | None = None,
         region: str | None = None,
-        timeout: float | Timeouts | None = None,
-        connect_timeout: float | None = None,
-        stream_idle_timeout: float | None = None,
-        stream_timeout: float | None = None,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        default_headers: Mapping[str, str] | None = None,
-        max_response_bytes: int | None = None,
-        max_event_bytes: int | None = None,
-        max_connections: int | None = None,
+        **options: Unpack[ConnectionOptions],
     ) -> None:
         self._config = make_config(
-            resolve_api_key(api_key),
-            resolve_base_url(base_url, region),
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            stream_idle_timeout=stream_idle_timeout,
-            stream_timeout=stream_timeout,
-            max_retries=max_retries,
-            default_headers=default_headers,
-            max_response_bytes=max_response_bytes,
-            max_event_bytes=max_event_bytes,
-            max_connections=max_connections,
+            resolve_api_key(api_key), resolve_base_url(base_url, region), **options
         )
         self._url = self._config.base_url + CHAT_COMPLETIONS_PATH
 
@@ -86,7 +67,7 @@ class _ChatClientBase:
         return f"{type(self).__name__}(base_url={self._config.base_url!r})"
 
 
-class ChatClient(_ChatClientBase, SyncClient):
+class ChatClient(_ChatClientBase, SyncClientBase):
     """Chat completions, synchronous; one pooled ``httpx.Client`` per instance.
 
     Example::
@@ -137,7 +118,7 @@ class ChatClient(_ChatClientBase, SyncClient):
         )
 
 
-class AsyncChatClient(_ChatClientBase, AsyncClient):
+class AsyncChatClient(_ChatClientBase, AsyncClientBase):
     """Chat completions, asynchronous; one aiohttp connection pool per instance (per event loop).
 
     Example::

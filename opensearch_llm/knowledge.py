@@ -1,46 +1,48 @@
 """knowledge-llm: an answer summarised from passages, or to a direct prompt; sync and async.
 
-``POST {host}/v3/openapi/apps/{app}/actions/knowledge-llm`` (api-docs 002). The pure work
-(bodies, answers, the tolerant stream parser, the ``OPENSEARCH`` signature) is in
-``_knowledge``; sending, retries and timeouts are the transport's, as for chat.
+``POST {host}/v3/openapi/apps/{app}/actions/knowledge-llm`` (docs/service-facts.md,
+"knowledge-llm"). The pure work (bodies, answers, the tolerant stream parser, the
+``OPENSEARCH`` signature) is in ``_knowledge``; sending, retries and timeouts are the
+transport's, as for chat.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime, timezone
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 from typing_extensions import Unpack
 
+from opensearch_llm._bodies import encode_json
+from opensearch_llm._client_base import AsyncClientBase, SyncClientBase
 from opensearch_llm._config import (
     DEFAULT_MAX_EVENT_BYTES,
-    DEFAULT_MAX_RETRIES,
     KNOWLEDGE_HOST_ENV_VAR,
     ClientConfig,
-    Timeouts,
+    ConnectionOptions,
     make_config,
     resolve_api_key,
 )
-from opensearch_llm._errors import RequestValidationError
 from opensearch_llm._knowledge import (
     AccessKeyCredentials,
+    KnowledgeAuth,
     KnowledgeParams,
     KnowledgeRequest,
     KnowledgeResult,
     KnowledgeStreamDecoder,
     build_knowledge_request,
+    credentials_from,
     knowledge_url,
     resolve_app,
     resolve_host,
     signature_date,
     signed_headers,
 )
-from opensearch_llm._shell import AsyncClient, AsyncStream, SyncClient, SyncStream
-from opensearch_llm._wire import encode_json
+from opensearch_llm._streams import AsyncStream, SyncStream
 
 if TYPE_CHECKING:
     import httpx
@@ -59,23 +61,9 @@ __all__ = [
     "KnowledgeStream",
 ]
 
-#: ``"bearer"`` (the API key) or an AccessKey pair for the ``OPENSEARCH`` signature.
-KnowledgeAuth = Literal["bearer"] | AccessKeyCredentials
-
 # With AccessKey auth every request carries its own signed Authorization header, which replaces
 # the transport's Bearer one; the config still needs a key, so it gets this unused placeholder.
 _UNUSED_KEY = SecretStr("unused-with-access-key-auth")
-
-
-def _credentials(auth: Any) -> AccessKeyCredentials | None:
-    if isinstance(auth, AccessKeyCredentials):
-        return auth
-    if auth == "bearer":
-        return None
-    # Never echo the value: a key or a secret passed here by mistake must not reach a log.
-    raise RequestValidationError(
-        "auth", f"<{type(auth).__name__}>", "'bearer' or AccessKeyCredentials(id, secret)"
-    )
 
 
 def _nonce(now: datetime) -> str:
@@ -92,33 +80,17 @@ class _KnowledgeClientBase:
         *,
         host: str | None = None,
         app: str | None = None,
-        timeout: float | Timeouts | None = None,
-        connect_timeout: float | None = None,
-        stream_idle_timeout: float | None = None,
-        stream_timeout: float | None = None,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        default_headers: Mapping[str, str] | None = None,
-        max_response_bytes: int | None = None,
-        max_event_bytes: int | None = None,
-        max_connections: int | None = None,
         auth: KnowledgeAuth = "bearer",
+        **options: Unpack[ConnectionOptions],
     ) -> None:
         self._app = resolve_app(app)
-        self._credentials = _credentials(auth)
+        self._credentials = credentials_from(auth)
         key = _UNUSED_KEY if self._credentials else resolve_api_key(api_key)
         self._config = make_config(
             key,
             resolve_host(host),
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            stream_idle_timeout=stream_idle_timeout,
-            stream_timeout=stream_timeout,
-            max_retries=max_retries,
-            default_headers=default_headers,
-            max_response_bytes=max_response_bytes,
-            max_event_bytes=max_event_bytes,
-            max_connections=max_connections,
             other_secrets=(self._credentials.access_key_secret,) if self._credentials else (),
+            **options,
         )
         self._url = knowledge_url(self._config.base_url, self._app)
 
@@ -171,7 +143,7 @@ class _KnowledgeClientBase:
         return {**extra, **signed}
 
 
-class KnowledgeClient(_KnowledgeClientBase, SyncClient):
+class KnowledgeClient(_KnowledgeClientBase, SyncClientBase):
     """knowledge-llm, synchronous; one pooled ``httpx.Client`` per instance.
 
     The API key comes from ``api_key``, else ``OPENSEARCH_LLM_API_KEY``, else
@@ -223,7 +195,7 @@ class KnowledgeClient(_KnowledgeClientBase, SyncClient):
         )
 
 
-class AsyncKnowledgeClient(_KnowledgeClientBase, AsyncClient):
+class AsyncKnowledgeClient(_KnowledgeClientBase, AsyncClientBase):
     """knowledge-llm, asynchronous; one aiohttp connection pool per instance (per event loop).
 
     Example::

@@ -12,12 +12,9 @@ import asyncio
 import socket
 import struct
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
-from opensearch_llm.emulator._response import Delay, EmuResponse, Reset
-
-if TYPE_CHECKING:
-    from opensearch_llm.emulator._core import Emulator
+from opensearch_llm.emulator._response import Delay, EmuResponse, Handler, Reset
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -33,7 +30,7 @@ BATCH_BYTES = 64 * 1024
 class EmulatorApp:
     """The ASGI 3 application of an :class:`Emulator`."""
 
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: Handler) -> None:
         self.emulator = emulator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import Any
 
+from opensearch_llm.emulator._prompt import asked_tools, fill, json_object
 from opensearch_llm.emulator._response import dumps
-from opensearch_llm.emulator._schema import sample_arguments, sample_value
 from opensearch_llm.emulator._text import (
     choice_text,
     content_text,
@@ -121,10 +120,15 @@ def _answer(request: ChatRequest, index: int) -> str:
     fmt = request.response_format or {}
     if fmt.get("type") == "json_schema":
         schema = (fmt.get("json_schema") or {}).get("schema") or {}
-        return json.dumps(sample_value(schema), ensure_ascii=False)
+        return _json(fill(schema, last_user_text(request.messages)))
     if fmt.get("type") == "json_object":
-        return json.dumps({"reply": text}, ensure_ascii=False)
+        value = json_object(request.messages, last_user_text(request.messages))
+        return _json({"reply": text} if value is None else value)
     return text
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 def tools_to_call(request: ChatRequest) -> list[str]:
@@ -137,26 +141,18 @@ def tools_to_call(request: ChatRequest) -> list[str]:
     required = request.tool_choice == "required"
     if trailing_tool_results(request.messages) and not required:
         return []
-    names = mentioned_tools(last_user_text(request.messages), list(request.tools))
+    names = asked_tools(last_user_text(request.messages), list(request.tools))
     if request.parallel_tool_calls is False:
         names = names[:1]
     return names or (list(request.tools)[:1] if required else [])
 
 
-def mentioned_tools(text: str, names: list[str]) -> list[str]:
-    """The tool names that occur as words in ``text``, in order of first occurrence."""
-    found = []
-    for name in names:
-        match = re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text)
-        if match:
-            found.append((match.start(), name))
-    return [name for _, name in sorted(found)]
-
-
 def _tool_call(
     request: ChatRequest, request_id: str, choice: int, index: int, name: str
 ) -> ToolCall:
-    arguments = sample_arguments(request.tools[name].get("parameters"))
+    arguments = fill(request.tools[name].get("parameters"), last_user_text(request.messages), name)
+    if not isinstance(arguments, dict):
+        arguments = {}
     call_id = f"call_{request_id.rsplit('-', 1)[-1]}_{choice}_{index}"
     return ToolCall(call_id, name, json.dumps(arguments, ensure_ascii=False))
 
@@ -199,7 +195,7 @@ def _message(choice: Choice) -> dict[str, Any]:
 class ChunkWriter:
     """Renders SSE frames of ``chat.completion.chunk`` objects from string templates.
 
-    ``envelope`` wraps every chunk as the AI gateway does (api-docs 001).
+    ``envelope`` wraps every chunk as the AI gateway does (docs/service-facts.md, "Answers").
     """
 
     def __init__(self, request: ChatRequest, request_id: str, created: int, envelope: bool) -> None:

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from opensearch_llm.emulator._batches import find_batch_route
+from opensearch_llm.emulator._embeddings import embedding_route
 from opensearch_llm.emulator._errors import ApiError, openai_error
 from opensearch_llm.emulator._exchange import Exchange, find_route
 from opensearch_llm.emulator._faults import (
@@ -22,14 +24,13 @@ from opensearch_llm.emulator._faults import (
     fault_from_headers,
     fault_from_model,
 )
-from opensearch_llm.emulator._response import EmuResponse, json_response
+from opensearch_llm.emulator._response import EmuResponse, RawHeaders, json_response
 
 if TYPE_CHECKING:
     import httpx
 
     from opensearch_llm.emulator._asgi import EmulatorApp
 
-RawHeaders = Iterable[tuple[bytes, bytes]]
 _REDACTED = "<redacted>"
 _REQUEST_ID_PREFIX = "e0000000-0000-4000-8000-"
 
@@ -143,21 +144,32 @@ class Emulator:
         parsed = _parse_json(body)
         self._record(method, path, names, parsed, body)
         try:
-            return self._answer(request_id, method, path, names, parsed)
+            return self._answer(request_id, method, path, names, parsed, body)
         except Exception as exc:  # an emulator bug must still be an HTTP answer
             error = ApiError(500, "internal_error", f"Emulator error: {exc!r}")
             return json_response(500, request_id, openai_error(error, request_id))
 
     def _answer(
-        self, request_id: str, method: str, path: str, headers: dict[str, str], body: Any
+        self,
+        request_id: str,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: Any,
+        raw: bytes = b"",
     ) -> EmuResponse:
-        route = find_route(path)
+        route = find_route(path) or find_batch_route(path) or embedding_route(path)
         if route is None:
             error = ApiError(404, "not_found", f"No such endpoint: {method} {path}")
             return json_response(404, request_id, openai_error(error, request_id))
-        exchange = Exchange(request_id, route, headers, body, self.api_key, time.time())
-        if method != "POST":
-            return exchange.error(ApiError(405, "method_not_allowed", f"Use POST, not {method}."))
+        exchange = Exchange(
+            request_id, route, headers, body, self.api_key, time.time(), method, path, raw, self
+        )
+        if method not in route.methods:
+            allowed = " or ".join(sorted(route.methods))
+            return exchange.error(
+                ApiError(405, "method_not_allowed", f"Use {allowed}, not {method}.")
+            )
         try:
             fault = self._choose_fault(headers, body)
         except FaultError as exc:

@@ -1,4 +1,4 @@
-"""Service errors and the shapes each dialect gives them (api-docs 000-003)."""
+"""Service errors and the shapes each dialect gives them (docs/service-facts.md, "Errors")."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def openai_error(error: ApiError, request_id: str) -> dict[str, Any]:
 
 
 def envelope_error(error: ApiError, request_id: str) -> dict[str, Any]:
-    """``{"success": false, "code", "message", "data": null}`` (AI gateway, api-docs 001)."""
+    """``{"success": false, "code", "message", "data": null}`` (AI gateway)."""
     return {
         "success": False,
         "code": error.code,
@@ -55,7 +55,7 @@ def envelope_error(error: ApiError, request_id: str) -> dict[str, Any]:
 
 
 def knowledge_error(error: ApiError, request_id: str) -> dict[str, Any]:
-    """``{request_id, latency, status: FAIL, result, errors: [{code, message}]}`` (api-docs 002)."""
+    """knowledge-llm's ``{request_id, latency, status: FAIL, result, errors: [...]}``."""
     return {
         "request_id": request_id,
         "latency": 0.0,

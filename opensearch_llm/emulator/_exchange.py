@@ -21,6 +21,7 @@ from opensearch_llm.emulator._knowledge import (
     knowledge_frames,
     parse_knowledge_request,
 )
+from opensearch_llm.emulator._qwen import completion_with_extras, frames_with_extras
 from opensearch_llm.emulator._response import EmuResponse, json_response, sse_response
 from opensearch_llm.emulator._validate import parse_chat_request
 
@@ -48,6 +49,12 @@ class Exchange:
     body: Any
     api_key: str | None
     started: float
+    #: For routes that answer more than POST or read the raw body (files, batches).
+    method: str = "POST"
+    path: str = ""
+    raw: bytes = b""
+    #: The emulator answering (routes that keep state, such as batches, keep it per emulator).
+    emulator: Any = None
 
     def error(
         self, error: ApiError, status: int | None = None, extra: Sequence[tuple[bytes, bytes]] = ()
@@ -80,6 +87,7 @@ class Route:
     name: str
     handler: Handler
     error_style: ErrorStyle
+    methods: frozenset[str] = frozenset({"POST"})
 
 
 def _chat_handler(envelope: bool) -> Handler:
@@ -89,10 +97,12 @@ def _chat_handler(envelope: bool) -> Handler:
             return exchange.error(request)
         rid, created = exchange.request_id, int(exchange.started)
         plan = make_plan(request, rid, content_filter=options.content_filter)
+        emu, sent = exchange.emulator, exchange.body  # Qwen's speech and cache usage: _qwen
         if request.stream:
             writer = ChunkWriter(request, rid, created, envelope)
-            return sse_response(rid, writer.frames(plan, request.include_usage))
-        body = completion_body(plan, request, rid, created)
+            frames = writer.frames(plan, request.include_usage)
+            return sse_response(rid, frames_with_extras(emu, sent, frames, envelope))
+        body = completion_with_extras(emu, sent, completion_body(plan, request, rid, created))
         return json_response(200, rid, _envelope(body) if envelope else body)
 
     return handle

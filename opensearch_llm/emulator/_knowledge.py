@@ -1,4 +1,4 @@
-"""knowledge-llm (api-docs 002): question + content summarised, or a direct prompt."""
+"""knowledge-llm: question + content summarised, or a direct prompt (docs/service-facts.md)."""
 
 from __future__ import annotations
 

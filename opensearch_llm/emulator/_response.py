@@ -7,9 +7,9 @@ play it: they send byte pieces, sleep on :class:`Delay` and cut the connection o
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -83,3 +83,15 @@ def sse_response(request_id: str, frames: Sequence[Piece]) -> EmuResponse:
     """A streamed ``text/event-stream`` response (no length: chunked over HTTP/1.1)."""
     headers = head(request_id, SSE_TYPE, [(b"cache-control", b"no-cache")])
     return EmuResponse(200, headers, list(frames), streamed=True)
+
+
+#: Request headers as the shells get them: raw ``(name, value)`` byte pairs.
+RawHeaders = Iterable[tuple[bytes, bytes]]
+
+
+class Handler(Protocol):
+    """What a shell (the ASGI app, the in-process transports) needs of an emulator."""
+
+    def handle(self, method: str, path: str, headers: RawHeaders, body: bytes) -> EmuResponse:
+        """The response to one request."""
+        ...

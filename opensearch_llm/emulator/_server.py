@@ -136,7 +136,11 @@ def serve(
     emulator = emu if emu is not None else Emulator()
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError:  # in use, or not an address of this machine
+        sock.close()
+        raise
     server = uvicorn.Server(make_config(emulator, http=http, log_level=log_level))
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="opensearch-llm-emulator", daemon=True

@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING
 
 import anyio
 import httpx
 
-from opensearch_llm.emulator._response import Delay, EmuResponse, Piece, Reset
-
-if TYPE_CHECKING:
-    from opensearch_llm.emulator._core import Emulator
+from opensearch_llm.emulator._response import Delay, EmuResponse, Handler, Piece, Reset
 
 _RESET_MESSAGE = "[Errno 104] Connection reset by peer (emulated)"
 _TIMEOUT_MESSAGE = "The read operation timed out (emulated)"
@@ -55,7 +51,7 @@ def _response(
 class EmulatorTransport(httpx.BaseTransport):
     """Sends requests to an :class:`Emulator` in this process (sync)."""
 
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: Handler) -> None:
         self.emulator = emulator
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -93,7 +89,7 @@ class _SyncBody(httpx.SyncByteStream):
 class AsyncEmulatorTransport(httpx.AsyncBaseTransport):
     """Sends requests to an :class:`Emulator` in this process (async)."""
 
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: Handler) -> None:
         self.emulator = emulator
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

@@ -1,4 +1,6 @@
-"""Chat request checks, as the service makes them (api-docs 000 and 003), into a ``ChatRequest``.
+"""Chat request checks, as the service makes them, into a ``ChatRequest``.
+
+The rules are in docs/service-facts.md, "Requests".
 
 Each check returns an :class:`ApiError` or ``None``; the first error wins.
 """
@@ -10,8 +12,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from opensearch_llm._profiles import ModelProfile, get_profile, thinking_enabled
+from opensearch_llm._profiles import ModelProfile, get_profile
+from opensearch_llm._thinking import thinking_enabled
 from opensearch_llm.emulator._errors import ApiError, invalid
+from opensearch_llm.emulator._qwen import QWEN_CHECKS, is_file_reference
 
 ROLES = ("system", "user", "assistant", "tool")
 FAULT_MODEL_PREFIX = "fault/"
@@ -184,7 +188,7 @@ def _check_message(index: int, message: Any) -> ApiError | None:
     role = message.get("role")
     if role not in ROLES:
         return invalid(f"{where}.role", f"{where}.role must be one of {', '.join(ROLES)}")
-    if role == "system" and index > 0:
+    if role == "system" and index > 0 and not is_file_reference(message):  # Qwen-Long's files
         return invalid(f"{where}.role", "The system message must be the first message.")
     if role == "tool" and not message.get("tool_call_id"):
         return invalid(f"{where}.tool_call_id", f"{where} (a tool message) needs a tool_call_id")
@@ -283,4 +287,5 @@ _CHECKS: tuple[Callable[[dict[str, Any], ModelProfile], ApiError | None], ...] =
     _check_tool_choice,
     _check_response_format,
     _check_thinking,
+    *QWEN_CHECKS,
 )

@@ -46,6 +46,15 @@ def test_smoke_run_renders_a_report(smoke: tuple[str, dict[str, Any]]) -> None:
         if not spec.import_only:
             assert f"| {spec.label} |" in report, spec.label
     assert "FAILED" not in report and "skipped" not in report
+    assert_figures_without_verdicts(report)
+
+
+def assert_figures_without_verdicts(report: str) -> None:
+    """A smoke run's targets table shows the measured figures, and no met or missed."""
+    assert "**met**" not in report and "**missed**" not in report
+    rows = [line for line in report.splitlines() if line.endswith("| not judged (smoke run) |")]
+    values = [row.split("|")[-3].strip() for row in rows]  # the median (min-max) column
+    assert values and all(value[0].isdigit() or value[0] == "-" for value in values), rows
 
 
 def test_smoke_run_renders_the_transport_report(smoke: tuple[str, dict[str, Any]]) -> None:
@@ -62,6 +71,7 @@ def test_smoke_run_renders_the_transport_report(smoke: tuple[str, dict[str, Any]
         assert f"| {spec.label} |" in report, spec.label
     assert "FAILED" not in report and "skipped" not in report
     assert "not measured" not in report  # every target has its figures
+    assert_figures_without_verdicts(report)
 
 
 def test_every_transport_client_answered_every_measurement(

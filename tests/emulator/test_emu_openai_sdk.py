@@ -57,7 +57,7 @@ def test_tool_calls(client: openai.OpenAI) -> None:
     )
     (call,) = completion.choices[0].message.tool_calls or []
     assert call.function.name == "get_weather"
-    assert json.loads(call.function.arguments) == {"city": "sample city"}
+    assert json.loads(call.function.arguments) == {"city": "Hangzhou"}
     followup = [
         *messages,
         completion.choices[0].message.model_dump(exclude_none=True),
@@ -68,7 +68,7 @@ def test_tool_calls(client: openai.OpenAI) -> None:
 
 
 def test_streamed_tool_calls_accumulate(client: openai.OpenAI) -> None:
-    messages = [{"role": "user", "content": "get_weather please"}]
+    messages = [{"role": "user", "content": "get_weather(city='Hangzhou') please"}]
     stream = client.chat.completions.create(
         model="qwen-plus", messages=messages, tools=[WEATHER], stream=True
     )
@@ -78,7 +78,7 @@ def test_streamed_tool_calls_accumulate(client: openai.OpenAI) -> None:
         for fragment in chunk.choices[0].delta.tool_calls or ():
             names.append(fragment.function.name if fragment.function else None)
             arguments += (fragment.function.arguments or "") if fragment.function else ""
-    assert names[0] == "get_weather" and json.loads(arguments) == {"city": "sample city"}
+    assert names[0] == "get_weather" and json.loads(arguments) == {"city": "Hangzhou"}
 
 
 def test_authentication_error(server: EmulatorServer) -> None:

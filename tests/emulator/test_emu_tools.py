@@ -1,4 +1,4 @@
-"""Tool calls: when they happen, their arguments (schema samples), and how they stream."""
+"""Tool calls: when they happen, their arguments (from the prompt, else schema samples), streaming."""
 
 from __future__ import annotations
 
@@ -62,9 +62,19 @@ async def test_mentioned_tool_is_called(call: Caller) -> None:
     assert json.loads(only["function"]["arguments"]) == WEATHER_ARGS
 
 
-async def test_no_mention_answers_in_text(in_process: Caller) -> None:
-    body = (await in_process(ask("What is the weather?", tools=TOOLS))).json()
+async def test_a_prompt_that_asks_for_no_tool_answers_in_text(in_process: Caller) -> None:
+    body = (await in_process(ask("Tell me a joke", tools=TOOLS))).json()
     assert calls_of(body) == [] and body["choices"][0]["finish_reason"] == "stop"
+
+
+async def test_a_prompt_about_a_tools_topic_calls_it_with_values_from_the_prompt(
+    call: Caller,
+) -> None:
+    body = (await call(ask("What is the weather in San Francisco, CA?", tools=TOOLS))).json()
+    (only,) = calls_of(body)
+    assert only["function"]["name"] == "get_weather"
+    arguments = json.loads(only["function"]["arguments"])
+    assert arguments == {"city": "San Francisco", "unit": "celsius", "days": 1}
 
 
 async def test_mention_must_be_a_whole_word(in_process: Caller) -> None:

@@ -38,3 +38,9 @@ def local_sockets() -> None:
 def caller(request: pytest.FixtureRequest) -> Caller:
     """The same test body against ``KnowledgeClient`` and ``AsyncKnowledgeClient``."""
     return Caller(request.param)
+
+
+@pytest.fixture(params=["sync", "async"])
+def mode(request: pytest.FixtureRequest) -> str:
+    """``sync`` or ``async``: one test body through the sync API, then through the async one."""
+    return str(request.param)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -63,6 +65,43 @@ def fast(client: Any) -> Any:
     return client
 
 
+#: The client each mode runs.
+CLIENTS = {"sync": KnowledgeClient, "async": AsyncKnowledgeClient}
+
+
+@asynccontextmanager
+async def entered(resource: Any, mode: str) -> AsyncIterator[Any]:
+    """``with resource`` in sync mode, ``async with resource`` in async mode."""
+    if mode == "sync":
+        with resource as value:
+            yield value
+    else:
+        async with resource as value:
+            yield value
+
+
+async def call_answer(client: Any, mode: str, **call: Any) -> KnowledgeResult:
+    """``client.answer(**call)``, awaited in async mode."""
+    if mode == "sync":
+        return client.answer(**call)  # type: ignore[no-any-return]
+    return await client.answer(**call)  # type: ignore[no-any-return]
+
+
+async def read_stream(
+    client: Any, mode: str, received: list[str] | None = None, **call: Any
+) -> Any:
+    """``client.stream(**call)`` after reading it all; ``received`` gets each piece (kept on error)."""
+    sink = received if received is not None else []
+    async with entered(client.stream(**call), mode) as stream:
+        if mode == "sync":
+            for piece in stream:
+                sink.append(piece)
+        else:
+            async for piece in stream:
+                sink.append(piece)
+        return stream
+
+
 @dataclass
 class Caller:
     """Runs one test body against the sync or the async knowledge client."""
@@ -88,9 +127,7 @@ class Caller:
     ) -> KnowledgeResult:
         client = self.client(*steps, **(client_options or {}))
         call.setdefault("question", "what is OpenSearch")
-        if self.mode == "sync":
-            return client.answer(**call)
-        return await client.answer(**call)
+        return await call_answer(client, self.mode, **call)
 
     async def stream(
         self,
@@ -102,16 +139,7 @@ class Caller:
         """The stream after reading it all; ``received`` gets each piece (kept on error)."""
         client = self.client(*steps, **(client_options or {}))
         call.setdefault("question", "what is OpenSearch")
-        sink = received if received is not None else []
-        if self.mode == "sync":
-            with client.stream(**call) as stream:
-                for piece in stream:
-                    sink.append(piece)
-                return stream
-        async with client.stream(**call) as stream:
-            async for piece in stream:
-                sink.append(piece)
-            return stream
+        return await read_stream(client, self.mode, received, **call)
 
 
 @dataclass
@@ -140,10 +168,7 @@ class EmulatorCaller:
     async def answer(
         self, client_options: dict[str, Any] | None = None, **call: Any
     ) -> KnowledgeResult:
-        client = self.client(**(client_options or {}))
-        if self.mode == "sync":
-            return client.answer(**call)
-        return await client.answer(**call)
+        return await call_answer(self.client(**(client_options or {})), self.mode, **call)
 
     async def stream(
         self,
@@ -151,14 +176,4 @@ class EmulatorCaller:
         client_options: dict[str, Any] | None = None,
         **call: Any,
     ) -> Any:
-        client = self.client(**(client_options or {}))
-        sink = received if received is not None else []
-        if self.mode == "sync":
-            with client.stream(**call) as stream:
-                for piece in stream:
-                    sink.append(piece)
-                return stream
-        async with client.stream(**call) as stream:
-            async for piece in stream:
-                sink.append(piece)
-            return stream
+        return await read_stream(self.client(**(client_options or {})), self.mode, received, **call)

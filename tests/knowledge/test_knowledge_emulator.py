@@ -17,9 +17,9 @@ from opensearch_llm import (
     StreamError,
 )
 from opensearch_llm.emulator import Emulator, Fault, serve
-from opensearch_llm.knowledge import AsyncKnowledgeClient, KnowledgeClient
+from opensearch_llm.knowledge import KnowledgeClient
 
-from .support import APP, KEY, EmulatorCaller
+from .support import APP, CLIENTS, KEY, EmulatorCaller, call_answer, entered, read_stream
 
 CASSETTES = Path(__file__).parent / "cassettes"
 SUMMARY = "Answer to: what is OpenSearch | Sources: OpenSearch | Havenask"
@@ -147,21 +147,17 @@ async def test_slow_answer_times_out(emu: EmulatorCaller) -> None:
 
 
 @pytest.mark.usefixtures("local_sockets")
-def test_served_on_a_local_socket() -> None:
-    emulator = Emulator(api_key=KEY)
-    with serve(emulator) as server, KnowledgeClient(KEY, host=server.origin, app=APP) as client:
-        assert client.answer("q", ["a"]).answer == "Answer to: q | Sources: a"
-        with client.stream("q", ["a b"]) as stream:
-            assert "".join(stream) == "Answer to: q | Sources: a b"
-
-
-@pytest.mark.usefixtures("local_sockets")
-async def test_served_on_a_local_socket_async() -> None:
-    with serve(Emulator()) as server:
-        async with AsyncKnowledgeClient(KEY, host=server.origin, app=APP) as client:
-            stream = client.stream(prompt="hello there")
-            async with stream:
-                assert [piece async for piece in stream] == ["Answer", " to:", " hello", " there"]
+async def test_served_on_a_local_socket(mode: str) -> None:
+    with serve(Emulator(api_key=KEY)) as server:
+        async with entered(CLIENTS[mode](KEY, host=server.origin, app=APP), mode) as client:
+            result = await call_answer(client, mode, question="q", content=["a"])
+            assert result.answer == "Answer to: q | Sources: a"
+            pieces: list[str] = []
+            await read_stream(client, mode, pieces, question="q", content=["a b"])
+            assert "".join(pieces) == "Answer to: q | Sources: a b"
+            pieces = []
+            await read_stream(client, mode, pieces, prompt="hello there")
+            assert pieces == ["Answer", " to:", " hello", " there"]
 
 
 def test_documented_exchange_cassette() -> None:

@@ -30,7 +30,20 @@ from opensearch_llm.emulator import Emulator, serve
 from opensearch_llm.knowledge import AccessKeyCredentials, AsyncKnowledgeClient, KnowledgeClient
 from tests.connections import pool_closed, uses_aiohttp
 
-from .support import APP, HOST, KEY, URL, Caller, body, failure, sse, stream_response
+from .support import (
+    APP,
+    CLIENTS,
+    HOST,
+    KEY,
+    URL,
+    Caller,
+    body,
+    call_answer,
+    entered,
+    failure,
+    sse,
+    stream_response,
+)
 
 
 async def test_answer_posts_the_documented_body_with_bearer_key(caller: Caller) -> None:
@@ -404,17 +417,13 @@ def test_key_and_host_from_environment(cls: Any, monkeypatch: pytest.MonkeyPatch
     )
 
 
-def test_sync_client_context_manager_closes_its_pool() -> None:
-    with KnowledgeClient(KEY, host=HOST, app=APP) as client:
-        assert not pool_closed(client)
-    assert pool_closed(client)
-
-
-async def test_async_client_context_manager_closes_its_aiohttp_pool(local_sockets: None) -> None:
+@pytest.mark.usefixtures("local_sockets")
+async def test_client_context_manager_closes_its_pool(mode: str) -> None:
+    """The default pool of each mode: httpx when sync, aiohttp when async."""
     with serve(Emulator()) as server:
-        async with AsyncKnowledgeClient(KEY, host=server.origin, app=APP) as client:
-            await client.answer("q", ["passage"])
-            assert uses_aiohttp(client) and not pool_closed(client)
+        async with entered(CLIENTS[mode](KEY, host=server.origin, app=APP), mode) as client:
+            await call_answer(client, mode, question="q", content=["passage"])
+            assert uses_aiohttp(client) == (mode == "async") and not pool_closed(client)
         assert pool_closed(client)
 
 

@@ -24,6 +24,7 @@ from opensearch_llm import (
     ResponseDecodeError,
     StreamError,
 )
+from opensearch_llm._bodies import decode_response, encode_json
 from opensearch_llm._config import KNOWLEDGE_HOST_ENV_VAR
 from opensearch_llm._knowledge import (
     AccessKeyCredentials,
@@ -41,7 +42,6 @@ from opensearch_llm._knowledge import (
     string_to_sign,
     validate_app,
 )
-from opensearch_llm._wire import decode_response, encode_json
 
 from .support import body, failure
 

@@ -25,6 +25,7 @@ from langchain_opensearch_llm.retrievers import (
 )
 from opensearch_llm import MissingAPIKeyError, RequestValidationError, StreamError
 from opensearch_llm.emulator import Emulator
+from tests.langchain._helpers import batch, invoke, stream
 from tests.unit.pools import Pools, count_pools
 
 from .support import APP, KEY
@@ -77,14 +78,20 @@ def _check_answer(documents: list[Document], model: str | None = None) -> None:
     assert answer.metadata["data"] == [{"answer": SUMMARY, "type": "text"}]
 
 
-def test_retriever_sync(retriever: OpenSearchKnowledgeRetriever, emulator: Emulator) -> None:
-    _check_answer(retriever.invoke("what is it"))
+async def close(component: Any, mode: str) -> None:
+    """``close`` or ``aclose``."""
+    if mode == "sync":
+        component.close()
+    else:
+        await component.aclose()
+
+
+async def test_retriever(
+    retriever: OpenSearchKnowledgeRetriever, emulator: Emulator, mode: str
+) -> None:
+    _check_answer(await invoke(retriever, "what is it", mode))
     assert emulator.requests[0].json["content"] == [d.page_content for d in DOCS]
-
-
-async def test_retriever_async(retriever: OpenSearchKnowledgeRetriever, emulator: Emulator) -> None:
-    _check_answer(await retriever.ainvoke("what is it"))
-    await retriever.aclose()
+    await close(retriever, mode)
 
 
 def test_retriever_fixed_content_model_and_csi(emulator: Emulator) -> None:
@@ -109,29 +116,19 @@ def test_retriever_without_passages_sends_the_question_alone(emulator: Emulator)
     assert "content" not in emulator.requests[0].json
 
 
-def test_retriever_in_an_lcel_chain(retriever: OpenSearchKnowledgeRetriever) -> None:
+async def test_retriever_in_an_lcel_chain(
+    retriever: OpenSearchKnowledgeRetriever, mode: str
+) -> None:
     chain = retriever | RunnableLambda(lambda docs: docs[0].page_content.upper())
-    assert chain.invoke("what is it") == SUMMARY.upper()
-    assert chain.batch(["what is it", "what is it"]) == [SUMMARY.upper()] * 2
+    assert await invoke(chain, "what is it", mode) == SUMMARY.upper()
+    assert await batch(chain, ["what is it"] * 3, mode) == [SUMMARY.upper()] * 3
 
 
-async def test_retriever_in_an_lcel_chain_async(retriever: OpenSearchKnowledgeRetriever) -> None:
-    chain = retriever | RunnableLambda(lambda docs: docs[0].page_content)
-    assert await chain.ainvoke("what is it") == SUMMARY
-    assert await chain.abatch(["what is it"] * 3) == [SUMMARY] * 3
-
-
-def test_errors_are_langchain_flavoured(emulator: Emulator) -> None:
+async def test_errors_are_langchain_flavoured(emulator: Emulator, mode: str) -> None:
     kb = OpenSearchKnowledgeRetriever(**settings(emulator, csi_level="loose"))
     with pytest.raises(OpenSearchLLMContentFilterError) as caught:
-        kb.invoke("[restricted] question")
+        await invoke(kb, "[restricted] question", mode)
     assert isinstance(caught.value, ModelError) and caught.value.code == "data_inspection_failed"
-
-
-async def test_errors_are_langchain_flavoured_async(emulator: Emulator) -> None:
-    kb = OpenSearchKnowledgeRetriever(**settings(emulator, csi_level="loose"))
-    with pytest.raises(OpenSearchLLMContentFilterError):
-        await kb.ainvoke("[restricted] question")
 
 
 @pytest.mark.parametrize(
@@ -217,56 +214,41 @@ def runnable(emulator: Emulator) -> OpenSearchKnowledgeRunnable:
     return OpenSearchKnowledgeRunnable(**settings(emulator))
 
 
-def test_runnable_invoke_and_stream(runnable: OpenSearchKnowledgeRunnable) -> None:
+async def test_runnable_invoke_and_stream(runnable: OpenSearchKnowledgeRunnable, mode: str) -> None:
     query = {"question": "what is it", "documents": DOCS}
-    assert runnable.invoke(query) == SUMMARY
-    pieces = list(runnable.stream(query))
+    assert await invoke(runnable, query, mode) == SUMMARY
+    pieces = await stream(runnable, query, mode)
     assert len(pieces) > 3 and "".join(pieces) == SUMMARY
-    assert runnable.invoke({"question": "q", "documents": ["plain string"]}) == (
+    assert await invoke(runnable, {"question": "q", "documents": ["plain string"]}, mode) == (
         "Answer to: q | Sources: plain string"
     )
-    assert runnable.invoke("bare question") == "Answer to: bare question"
-    assert runnable.invoke({"prompt": "Say hi", "documents": DOCS}) == "Answer to: Say hi"
+    assert await invoke(runnable, "bare question", mode) == "Answer to: bare question"
+    prompt = {"prompt": "Say hi", "documents": DOCS}
+    assert await invoke(runnable, prompt, mode) == "Answer to: Say hi"
 
 
-async def test_runnable_ainvoke_and_astream(runnable: OpenSearchKnowledgeRunnable) -> None:
-    query = {"question": "what is it", "documents": DOCS}
-    assert await runnable.ainvoke(query) == SUMMARY
-    pieces = [piece async for piece in runnable.astream(query)]
-    assert len(pieces) > 3 and "".join(pieces) == SUMMARY
-
-
-def test_runnable_in_a_streaming_lcel_chain(runnable: OpenSearchKnowledgeRunnable) -> None:
-    inner = FixedRetriever(docs=DOCS)
-    chain = {"question": RunnablePassthrough(), "documents": inner} | runnable
-    assert chain.invoke("what is it") == SUMMARY
-    pieces = list(chain.stream("what is it"))
-    assert len(pieces) > 3 and "".join(pieces) == SUMMARY
-
-
-async def test_runnable_in_a_streaming_lcel_chain_async(
-    runnable: OpenSearchKnowledgeRunnable,
+async def test_runnable_in_a_streaming_lcel_chain(
+    runnable: OpenSearchKnowledgeRunnable, mode: str
 ) -> None:
     chain = {"question": RunnablePassthrough(), "documents": FixedRetriever(docs=DOCS)} | runnable
-    pieces = [piece async for piece in chain.astream("what is it")]
+    assert await invoke(chain, "what is it", mode) == SUMMARY
+    pieces = await stream(chain, "what is it", mode)
     assert len(pieces) > 3 and "".join(pieces) == SUMMARY
-    events = [e["event"] async for e in chain.astream_events("what is it", version="v2")]
-    assert "on_chain_stream" in events
+    if mode == "async":  # LangChain has no sync twin of astream_events
+        events = [e["event"] async for e in chain.astream_events("what is it", version="v2")]
+        assert "on_chain_stream" in events
 
 
-def test_runnable_uses_its_inner_retriever(emulator: Emulator) -> None:
-    runnable = OpenSearchKnowledgeRetriever(
-        **settings(emulator, retriever=FixedRetriever(docs=DOCS))
-    ).as_runnable()
-    assert runnable.invoke("what is it") == SUMMARY
-    assert "".join(runnable.stream({"question": "what is it"})) == SUMMARY
-
-
-async def test_runnable_uses_its_inner_retriever_async(emulator: Emulator) -> None:
-    runnable = OpenSearchKnowledgeRunnable(
-        **settings(emulator, retriever=FixedRetriever(docs=DOCS))
-    )
-    assert await runnable.ainvoke({"question": "what is it"}) == SUMMARY
+async def test_runnable_uses_its_inner_retriever(emulator: Emulator, mode: str) -> None:
+    retriever_settings = settings(emulator, retriever=FixedRetriever(docs=DOCS))
+    made = {
+        "as_runnable": OpenSearchKnowledgeRetriever(**retriever_settings).as_runnable(),
+        "constructor": OpenSearchKnowledgeRunnable(**retriever_settings),
+    }
+    for how, runnable in made.items():
+        assert await invoke(runnable, "what is it", mode) == SUMMARY, how
+        assert await invoke(runnable, {"question": "what is it"}, mode) == SUMMARY, how
+        assert "".join(await stream(runnable, {"question": "what is it"}, mode)) == SUMMARY, how
 
 
 def test_runnable_stream_break_keeps_partial(emulator: Emulator) -> None:

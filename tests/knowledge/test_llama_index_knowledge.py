@@ -92,8 +92,29 @@ def engine(emulator: Emulator, streaming: bool = False, **extra: Any) -> Retriev
     return RetrieverQueryEngine(FixedRetriever(NODES), response_synthesizer=synthesizer)
 
 
-def test_query_engine_sync(emulator: Emulator) -> None:
-    response = engine(emulator, model="qwen-turbo").query("what is it")
+async def call(component: Any, name: str, mode: str, *args: Any) -> Any:
+    """``component.<name>(*args)`` in sync mode, ``await component.a<name>(*args)`` in async."""
+    if mode == "sync":
+        return getattr(component, name)(*args)
+    return await getattr(component, f"a{name}")(*args)
+
+
+#: What a streaming query engine answers in each mode.
+STREAMING_RESPONSE: dict[str, type[Any]] = {
+    "sync": StreamingResponse,
+    "async": AsyncStreamingResponse,
+}
+
+
+async def streamed_pieces(response: Any, mode: str) -> list[str]:
+    """Every piece of a streaming response's answer."""
+    if mode == "sync":
+        return list(response.response_gen)
+    return [piece async for piece in response.async_response_gen()]
+
+
+async def test_query_engine(emulator: Emulator, mode: str) -> None:
+    response = await call(engine(emulator, model="qwen-turbo"), "query", mode, "what is it")
     assert isinstance(response, Response) and response.response == SUMMARY
     assert type(response.response) is str
     assert [n.node.node_id for n in response.source_nodes] == ["n1", "n2"]
@@ -106,24 +127,12 @@ def test_query_engine_sync(emulator: Emulator) -> None:
     ]
 
 
-async def test_query_engine_async(emulator: Emulator) -> None:
-    response = await engine(emulator).aquery("what is it")
-    assert isinstance(response, Response) and response.response == SUMMARY
-
-
-def test_query_engine_streaming(emulator: Emulator) -> None:
-    response = engine(emulator, streaming=True).query("what is it")
-    assert isinstance(response, StreamingResponse)
-    pieces = list(response.response_gen)
+async def test_query_engine_streaming(emulator: Emulator, mode: str) -> None:
+    response = await call(engine(emulator, streaming=True), "query", mode, "what is it")
+    assert isinstance(response, STREAMING_RESPONSE[mode])
+    pieces = await streamed_pieces(response, mode)
     assert len(pieces) > 3 and "".join(pieces) == SUMMARY
     assert len(response.source_nodes) == 2
-
-
-async def test_query_engine_async_streaming(emulator: Emulator) -> None:
-    response = await engine(emulator, streaming=True).aquery("what is it")
-    assert isinstance(response, AsyncStreamingResponse)
-    pieces = [piece async for piece in response.async_response_gen()]
-    assert len(pieces) > 3 and "".join(pieces) == SUMMARY
 
 
 def test_get_response_is_a_real_generator_that_sends_lazily(emulator: Emulator) -> None:
@@ -265,14 +274,9 @@ def _check_answer_node(nodes: list[NodeWithScore]) -> None:
     assert node.get_content(metadata_mode=MetadataMode.EMBED) == SUMMARY
 
 
-def test_retriever_sync(emulator: Emulator) -> None:
+async def test_retriever(emulator: Emulator, mode: str) -> None:
     retriever = OpenSearchKnowledgeRetriever(FixedRetriever(NODES), **options(emulator))
-    _check_answer_node(retriever.retrieve("what is it"))
-
-
-async def test_retriever_async(emulator: Emulator) -> None:
-    retriever = OpenSearchKnowledgeRetriever(FixedRetriever(NODES), **options(emulator))
-    _check_answer_node(await retriever.aretrieve("what is it"))
+    _check_answer_node(await call(retriever, "retrieve", mode, "what is it"))
 
 
 def test_retriever_with_fixed_content_only(emulator: Emulator) -> None:

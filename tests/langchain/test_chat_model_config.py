@@ -32,6 +32,7 @@ def test_public_surface() -> None:
     assert langchain_opensearch_llm.__all__ == [
         "ChatOpenSearchLLM",
         "KnowledgeQuery",
+        "OpenSearchEmbeddings",
         "OpenSearchKnowledgeRetriever",
         "OpenSearchKnowledgeRunnable",
         "OpenSearchLLMAPIStatusError",
@@ -48,6 +49,7 @@ def test_public_surface() -> None:
         "OpenSearchLLMServerError",
         "OpenSearchLLMStreamError",
         "OpenSearchLLMTimeoutError",
+        "OpenSearchRerank",
     ]
 
 

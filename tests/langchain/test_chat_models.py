@@ -422,7 +422,7 @@ async def test_parallel_tool_calls_invoked_and_streamed(make_llm: LLMFactory, mo
     llm = make_llm().bind_tools([get_weather, get_time])
     question = "Use get_weather and get_time for Paris"
     reply = await invoke(llm, question, mode)
-    expected = [("get_weather", {"city": "sample city"}), ("get_time", {"city": "sample city"})]
+    expected = [("get_weather", {"city": "Paris"}), ("get_time", {"city": "Paris"})]
     assert [(c["name"], c["args"]) for c in reply.tool_calls] == expected
     assert all(call["id"] for call in reply.tool_calls)
     assert reply.response_metadata["finish_reason"] == "tool_calls"
@@ -443,14 +443,14 @@ async def test_tool_call_round_trip(make_llm: LLMFactory, emulator: Emulator, mo
     result = get_weather.invoke(call.tool_calls[0])
     assert isinstance(result, ToolMessage)
     answer = await invoke(llm, [question, call, result], mode)
-    assert answer.content == "Tool results: get_weather returned Sunny in sample city"
+    assert answer.content == "Tool results: get_weather returned Sunny in Paris"
     sent = _body(emulator)["messages"]
     assert sent[1]["tool_calls"][0]["id"] == call.tool_calls[0]["id"]
     assert sent[1]["content"] == ""
     assert sent[2] == {
         "role": "tool",
         "tool_call_id": call.tool_calls[0]["id"],
-        "content": "Sunny in sample city",
+        "content": "Sunny in Paris",
         "name": "get_weather",
     }
 

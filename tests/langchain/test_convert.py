@@ -139,12 +139,19 @@ def test_tool_message() -> None:
     assert message_to_wire(listed)["content"] == "42"
 
 
-def test_tool_message_with_an_image_is_refused() -> None:
+def test_a_tool_results_image_moves_to_a_user_message_after_it() -> None:
     message = ToolMessage(
-        [{"type": "image", "url": "https://example.com/a.png"}], tool_call_id="c1"
+        [{"type": "text", "text": "the chart"}, {"type": "image", "url": "https://x/a.png"}],
+        tool_call_id="c1",
     )
-    with pytest.raises(ValueError, match="tool message can only carry text"):
-        message_to_wire(message)
+    assert messages_to_wire([HumanMessage("draw"), message]) == [
+        {"role": "user", "content": "draw"},
+        {"role": "tool", "tool_call_id": "c1", "content": "the chart"},
+        {
+            "role": "user",
+            "content": [{"type": "image_url", "image_url": {"url": "https://x/a.png"}}],
+        },
+    ]
 
 
 @pytest.mark.parametrize(
@@ -197,7 +204,7 @@ def test_single_text_block_is_sent_as_a_string() -> None:
     [
         {"type": "file", "base64": "JVBERi0=", "mime_type": "application/pdf"},
         {"type": "image", "file_id": "file-1"},
-        {"type": "audio", "base64": "AAAA", "mime_type": "audio/wav"},
+        {"type": "audio", "file_id": "file-2"},
     ],
 )
 def test_unsupported_blocks_are_refused_with_a_clear_message(block: dict[str, Any]) -> None:

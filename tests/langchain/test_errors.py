@@ -38,6 +38,7 @@ from opensearch_llm import (
     ResponseTooLargeError,
     StreamError,
 )
+from opensearch_llm._retry import is_retryable
 
 
 def _status(cls: type[APIStatusError], status: int) -> APIStatusError:
@@ -114,6 +115,23 @@ def test_stream_error_retryability_follows_its_cause(
     assert converted.is_retryable is retryable  # type: ignore[attr-defined]
     assert isinstance(converted, StreamError)
     assert converted.partial == {"x": 1}
+
+
+@pytest.mark.parametrize(
+    ("error", "retryable"),
+    [
+        (_status(InternalServerError, 501), False),  # langchain-core's 5xx class says True
+        (_status(APIStatusError, 503), True),  # langchain-core's ModelError says False
+        (_status(InternalServerError, 503), True),
+        (_status(RateLimitError, 429), True),
+        (_status(NotFoundError, 404), False),
+        (APIConnectionError("reset"), True),
+        (ResponseDecodeError("not json", status=200), False),
+    ],
+)
+def test_retryability_is_the_cores_rule(error: OpenSearchLLMError, retryable: bool) -> None:
+    converted = to_langchain_error(error)
+    assert converted.is_retryable is retryable is is_retryable(error)  # type: ignore[attr-defined]
 
 
 def test_with_retry_retries_on_the_langchain_class() -> None:

@@ -41,7 +41,8 @@ PERSON_SCHEMA: dict[str, Any] = {
     "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
     "required": ["name", "age"],
 }
-SAMPLE = {"name": "sample name", "age": 1}
+PROMPT = "A person named Ann, aged 30"
+SAMPLE = {"name": "Ann", "age": 30}  # what the emulator reads from PROMPT
 
 
 def _body(emulator: Emulator) -> dict[str, Any]:
@@ -58,7 +59,7 @@ async def test_function_calling(
     make_llm: LLMFactory, emulator: Emulator, mode: str, schema: Any
 ) -> None:
     structured = make_llm().with_structured_output(schema)
-    result = await invoke(structured, "Ann is 30", mode)
+    result = await invoke(structured, PROMPT, mode)
     assert (result.model_dump() if isinstance(result, BaseModel) else result) == SAMPLE
     body = _body(emulator)
     assert body["tool_choice"] == {
@@ -66,7 +67,7 @@ async def test_function_calling(
         "function": {"name": "Person" if schema is not PersonDict else "PersonDict"},
     }
     assert body["parallel_tool_calls"] is False
-    streamed = await stream(structured, "Ann is 30", mode)
+    streamed = await stream(structured, PROMPT, mode)
     last = streamed[-1]
     assert (last.model_dump() if isinstance(last, BaseModel) else last) == SAMPLE
 
@@ -74,7 +75,7 @@ async def test_function_calling(
 @MODES
 async def test_json_schema_native(make_llm: LLMFactory, emulator: Emulator, mode: str) -> None:
     structured = make_llm().with_structured_output(Person, method="json_schema", strict=True)
-    result = await invoke(structured, "Ann is 30", mode)
+    result = await invoke(structured, PROMPT, mode)
     assert isinstance(result, Person)
     assert result.model_dump() == SAMPLE
     body = _body(emulator)
@@ -83,7 +84,7 @@ async def test_json_schema_native(make_llm: LLMFactory, emulator: Emulator, mode
     spec = body["response_format"]["json_schema"]
     assert (spec["name"], spec["strict"]) == ("Person", True)
     assert spec["schema"]["required"] == ["name", "age"]
-    chunks = await stream(structured, "Ann is 30", mode)
+    chunks = await stream(structured, PROMPT, mode)
     assert chunks[-1] == Person(**SAMPLE)
 
 
@@ -94,7 +95,7 @@ async def test_json_schema_falls_back_to_function_calling(
     llm = make_llm(model="qwen2.5-7b-instruct")
     with pytest.warns(UserWarning, match="falls back to method='function_calling'"):
         structured = llm.with_structured_output(PERSON_SCHEMA, method="json_schema")
-    assert await invoke(structured, "Ann is 30", mode) == SAMPLE
+    assert await invoke(structured, PROMPT, mode) == SAMPLE
     assert "response_format" not in _body(emulator)
     assert _body(emulator)["tools"][0]["function"]["name"] == "Person"
 
@@ -112,7 +113,7 @@ async def test_json_mode(make_llm: LLMFactory, emulator: Emulator, mode: str) ->
 @MODES
 async def test_include_raw(make_llm: LLMFactory, mode: str) -> None:
     structured = make_llm().with_structured_output(Person, include_raw=True)
-    result = await invoke(structured, "Ann is 30", mode)
+    result = await invoke(structured, PROMPT, mode)
     assert result["parsed"] == Person(**SAMPLE)
     assert result["parsing_error"] is None
     assert result["raw"].tool_calls[0]["name"] == "Person"
@@ -137,7 +138,7 @@ async def test_thinking_models_are_not_forced(
     """The service rejects a forced tool call while the model thinks."""
     with pytest.warns(UserWarning, match="qwq-plus thinks"):
         structured = make_llm(model="qwq-plus").with_structured_output(Person, include_raw=True)
-    result = await invoke(structured, "Use Person for Ann", mode)
+    result = await invoke(structured, PROMPT, mode)
     assert _body(emulator)["tool_choice"] == "auto"
     assert result["raw"].additional_kwargs["reasoning_content"]
     assert result["parsed"] == Person(**SAMPLE)
@@ -148,7 +149,10 @@ async def test_thinking_models_are_not_forced(
 async def test_a_thinking_model_answering_without_the_tool_is_an_error(
     make_llm: LLMFactory, mode: str, schema: Any
 ) -> None:
-    """Not None (nor an empty stream): the caller learns which model and why."""
+    """Not None (nor an empty stream): the caller learns which model and why.
+
+    The prompt does not ask for a person, so the emulator, not forced, answers in text.
+    """
     with pytest.warns(UserWarning, match="tool_choice='auto'"):
         structured = make_llm(model="qwq-plus").with_structured_output(schema)
     with pytest.raises(OutputParserException, match="qwq-plus answered without calling") as caught:
@@ -205,7 +209,7 @@ async def test_thinking_switched_on_in_extra_body_is_taken_into_account(
     llm = make_llm(model="qwen-plus", extra_body={"enable_thinking": True})
     with pytest.warns(UserWarning, match="qwen-plus thinks"):
         structured = llm.with_structured_output(Person, include_raw=True)
-    result = await invoke(structured, "Use Person for Ann", mode)
+    result = await invoke(structured, PROMPT, mode)
     assert _body(emulator)["tool_choice"] == "auto"
     assert _body(emulator)["enable_thinking"] is True
     assert result["parsed"] == Person(**SAMPLE)
@@ -216,7 +220,7 @@ async def test_hybrid_models_thinking_by_default_are_switched_off(
     make_llm: LLMFactory, emulator: Emulator, mode: str
 ) -> None:
     structured = make_llm(model="qwen3-32b").with_structured_output(Person)
-    chunks = await stream(structured, "Ann is 30", mode)
+    chunks = await stream(structured, PROMPT, mode)
     assert chunks[-1] == Person(**SAMPLE)
     body = _body(emulator)
     assert body["enable_thinking"] is False

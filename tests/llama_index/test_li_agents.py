@@ -183,6 +183,18 @@ def test_stream_structured_predict(calls: Calls, emu: Emulator) -> None:
     assert partials[-1].model_dump() == {"name": "sample name", "year": 1}
 
 
+def test_stream_structured_predict_fills_the_object_from_the_prompt(
+    calls: Calls, emu: Emulator
+) -> None:
+    """No ``tool_choice`` is sent: the emulator calls the tool the prompt asks for by topic."""
+    prompt = PromptTemplate("Describe the album called {title}, released in {year}")
+    partials = calls.stream(
+        emu_llm(emu), "stream_structured_predict", Album, prompt, title="Blue Train", year=1958
+    )
+    assert "tool_choice" not in emu.requests[-1].json
+    assert partials[-1] == Album(name="Blue Train", year=1958)
+
+
 def test_as_structured_llm(calls: Calls, emu: Emulator) -> None:
     from llama_index.core.llms import ChatMessage
 

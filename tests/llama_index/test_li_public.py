@@ -10,9 +10,11 @@ import llama_index_opensearch_llm
 
 def test_the_public_surface_is_pinned() -> None:
     assert llama_index_opensearch_llm.__all__ == [
+        "OpenSearchEmbedding",
         "OpenSearchKnowledgeRetriever",
         "OpenSearchKnowledgeSynthesizer",
         "OpenSearchLLM",
+        "OpenSearchRerank",
     ]
     for name in llama_index_opensearch_llm.__all__:
         assert getattr(llama_index_opensearch_llm, name).__doc__

@@ -82,6 +82,8 @@ def test_wheel_metadata(dist: Dist) -> None:
         "tenacity",
         "typing-extensions",
         "anyio",
+        "aiolimiter",
+        "tqdm",
     }
     assert by_extra["langchain"] == {"langchain-core"}
     assert by_extra["llama-index"] == {"llama-index-core"}

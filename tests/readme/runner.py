@@ -1,4 +1,4 @@
-"""Run every ```python block of README.md against a served emulator; print a JSON report.
+"""Run every ```python block of README.md and its guides against a served emulator; report JSON.
 
 Run as ``python -m tests.readme.runner`` (by ``test_readme.py``, in a process of its own so
 that the blocks' global effects - environment, LlamaIndex ``Settings`` - stay there). The
@@ -14,6 +14,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -21,8 +22,24 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
+#: The README and the guides it links whose examples must run, in this order.
+DOCUMENTS = (
+    README,
+    ROOT / "docs" / "qwen.md",
+    ROOT / "docs" / "embeddings-rerank.md",
+    ROOT / "docs" / "batch.md",
+)
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 HEADING = re.compile(r"^#+ (.+)$", re.M)
+
+
+def all_blocks() -> list[tuple[str, str, str]]:
+    """``(document, heading, code)`` of every block of every document."""
+    return [
+        (path.name, heading, code)
+        for path in DOCUMENTS
+        for heading, code in python_blocks(path.read_text("utf-8"))
+    ]
 
 
 def python_blocks(text: str) -> list[tuple[str, str]]:
@@ -60,9 +77,10 @@ def main() -> None:
         os.environ["OPENSEARCH_LLM_API_KEY"] = "sk-readme"
         os.environ["OPENSEARCH_LLM_BASE_URL"] = server.compatible_base_url
         os.environ["OPENSEARCH_LLM_KNOWLEDGE_HOST"] = server.origin
-        for index, (heading, code) in enumerate(python_blocks(README.read_text("utf-8"))):
+        os.chdir(tempfile.mkdtemp(prefix="readme-"))  # files the examples write go there
+        for index, (document, heading, code) in enumerate(all_blocks()):
             before, start = emulator.request_count, time.monotonic()
-            result = run_block(code, f"README.md block {index} ({heading})")
+            result = run_block(code, f"{document} block {index} ({heading})")
             seconds = round(time.monotonic() - start, 2)
             result.update(
                 heading=heading, requests=emulator.request_count - before, seconds=seconds

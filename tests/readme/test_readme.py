@@ -34,10 +34,10 @@ from opensearch_llm._config import (
     REGION_BASE_URLS,
 )
 
-from .runner import README, ROOT, python_blocks
+from .runner import README, ROOT, all_blocks, python_blocks
 
 TEXT = README.read_text(encoding="utf-8")
-BLOCKS = python_blocks(TEXT)
+BLOCKS = all_blocks()
 SETUP_TRY = (
     "python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[all]' && "
     'opensearch-llm chat "Recommend one science fiction book" && '
@@ -66,17 +66,23 @@ def report() -> list[dict[str, Any]]:
 
 
 def test_readme_has_python_examples() -> None:
-    assert len(BLOCKS) >= 8
+    assert len(python_blocks(TEXT)) >= 8
+    assert {document for document, _, _ in BLOCKS} == {
+        "README.md",
+        "qwen.md",
+        "embeddings-rerank.md",
+        "batch.md",
+    }
 
 
 @pytest.mark.parametrize(
-    "index", range(len(BLOCKS)), ids=[f"{i}-{h}" for i, (h, _) in enumerate(BLOCKS)]
+    "index", range(len(BLOCKS)), ids=[f"{i}-{d}-{h}" for i, (d, h, _) in enumerate(BLOCKS)]
 )
 def test_python_block_runs(index: int) -> None:
     result = report()[index]
     assert result["error"] is None, result["error"]
     assert result["stdout"].strip(), "the example printed nothing"
-    code = BLOCKS[index][1]
+    code = BLOCKS[index][2]
     assert result["requests"] > 0 or "Emulator(" in code, "the example reached no service"
     assert "Traceback" not in result["stdout"]
 
@@ -123,6 +129,12 @@ def section(title: str) -> str:
     return match.group(1)
 
 
+def doc(name: str) -> str:
+    """A page of ``docs/``, which the README must link."""
+    assert f"[docs/{name}](docs/{name})" in TEXT, f"the README does not link docs/{name}"
+    return (ROOT / "docs" / name).read_text(encoding="utf-8")
+
+
 def test_configuration_names_every_variable_region_and_default() -> None:
     config = section("Configuration")
     for name in (
@@ -134,6 +146,7 @@ def test_configuration_names_every_variable_region_and_default() -> None:
         assert f"| `{name}` |" in config, name
     for region, url in REGION_BASE_URLS.items():
         assert re.search(rf"\| `{region}`( \(default\))? \| `{re.escape(url)}` \|", config), region
+    settings = doc("configuration.md")  # every setting, with its default
     rows = {
         "connect timeout": DEFAULT_CONNECT_TIMEOUT,
         "read timeout": DEFAULT_READ_TIMEOUT,
@@ -141,13 +154,14 @@ def test_configuration_names_every_variable_region_and_default() -> None:
         "retries": DEFAULT_MAX_RETRIES,
     }
     for row, default in rows.items():
-        line = next(line for line in config.splitlines() if line.startswith(f"| {row}"))
+        line = next(line for line in settings.splitlines() if line.startswith(f"| {row}"))
         assert line.rstrip().endswith(f"| {default:g} |"), line
-    assert f"`{DEFAULT_MODEL}`" in config
+    assert f"`{DEFAULT_MODEL}`" in settings
 
 
 def test_errors_table_covers_every_error_class() -> None:
-    errors = section("Errors")
+    assert "[docs/errors.md](docs/errors.md)" in section("Errors")
+    errors = doc("errors.md")
     classes = [
         name
         for name in opensearch_llm.__all__
@@ -170,3 +184,37 @@ def test_links_and_commands_point_at_real_things() -> None:
     assert "python -m benchmarks.run" in TEXT and (ROOT / "benchmarks" / "run.py").exists()
     assert "[docs/reliability.md](docs/reliability.md)" in TEXT
     assert "python -m scripts.record_cassettes --live" in TEXT
+    for name in ("comparison.md", "configuration.md", "errors.md"):
+        for target in re.findall(r"\]\(([^)#]+)\)", doc(name)):
+            if not target.startswith("http"):
+                assert (ROOT / "docs" / target).resolve().exists(), f"docs/{name}: {target}"
+
+
+def test_install_commands_work_without_the_package_index() -> None:
+    """The distribution is not on the index: no install line may name it as if it were."""
+    install = section("Install")
+    from_index = re.compile(r"pip install (-U )?['\"]?opensearch-llm\b")
+    assert not from_index.search(TEXT), from_index.search(TEXT)
+    assert "pip install -e '.[langchain]'" in install and "pip install -e ." in install
+    wheel = f"dist/opensearch_llm-{opensearch_llm.__version__}-py3-none-any.whl"
+    assert f"pip install '{wheel}[langchain]'" in install
+
+
+def test_the_comparison_says_what_it_was_checked_against_and_when() -> None:
+    comparison = doc("comparison.md")
+    assert re.search(r"Checked on \d{4}-\d{2}-\d{2}", comparison)
+    for package in (
+        "langchain-openai",
+        "langchain-qwq",
+        "llama-index-llms-openai-like",
+        "llama-index-llms-dashscope",
+    ):
+        assert re.search(rf"`{package}`\]\([^)]+\) \d+\.\d+\.\d+", comparison), package
+    assert "| | this package | ChatOpenAI | ChatQwen | OpenAILike |" in comparison
+    assert "| | this package |" not in TEXT  # the table lives in one place
+
+
+def test_the_emulator_quickstart_says_the_command_holds_the_terminal() -> None:
+    quickstart, emulator = section("Quickstart"), section("The emulator")
+    assert "opensearch-llm emulator" in quickstart and "terminal of its own" in quickstart
+    assert "holds its terminal until Ctrl-C" in emulator

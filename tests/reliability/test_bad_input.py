@@ -254,7 +254,7 @@ CHAT_CALLS: tuple[Bad, ...] = (
     content(
         "an image part with bytes",
         [{"type": "image_url", "image_url": {"url": b"\x89PNG"}}],
-        "messages",
+        "messages[0].content[0].image_url",
     ),
     param(
         "a tool schema with an object default",
@@ -264,6 +264,12 @@ CHAT_CALLS: tuple[Bad, ...] = (
     Bad("extra_body with NaN", "x", {"extra_body": {"x": math.nan}}),
     Bad("extra_body with Infinity", "x", {"extra_body": {"x": math.inf}}),
     param("a tool schema nested 5,000 deep", "tools", tools=[_tool(parameters=_deep_schema())]),
+    content(
+        "a part type that is a list",
+        [{"type": ["text"], "text": "hi"}],
+        "messages[0].content[0].type",
+    ),
+    Bad("extra_body modalities a number", "modalities", {"extra_body": {"modalities": 5}}),
     # --- extra_body may not replace an argument of its own
     param("extra_body sets model", "extra_body", extra_body={"model": "qwen-max"}),
     param("extra_body sets messages", "extra_body", extra_body={"messages": []}),

@@ -22,11 +22,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from opensearch_llm import APIStatusError, ChatClient, OpenSearchLLMError, StreamError
+from opensearch_llm import (
+    APIStatusError,
+    ChatClient,
+    OpenSearchLLMError,
+    ResponseDecodeError,
+    StreamError,
+)
+from opensearch_llm._bodies import decode_response, error_from_body
+from opensearch_llm._chat_stream import ChatChunkDecoder
 from opensearch_llm._framing import Frame, Framer
 from opensearch_llm._knowledge import KnowledgeStreamDecoder
-from opensearch_llm._stream import ChatChunkDecoder
-from opensearch_llm._wire import decode_response, error_from_body
 
 #: ``RELIABILITY_FUZZ_EXAMPLES`` runs more examples; ``RELIABILITY_FUZZ_RANDOM=1`` draws new
 #: ones on every run (by default the examples are the same on every run, so CI cannot flake).
@@ -88,7 +94,7 @@ JSON_VALUES = st.recursive(
 CHUNK = {
     "id": "chatcmpl-abc",
     "object": "chat.completion.chunk",
-    "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": None}],
+    "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": None, "logprobs": None}],
 }
 TOOL = {
     "id": "chatcmpl-abc",
@@ -162,16 +168,21 @@ def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]
             yield from _paths(child, (*prefix, key))
 
 
+def replaced(sample: Any, path: tuple[Any, ...], value: Any) -> Any:
+    """A copy of ``sample`` with the value at ``path`` replaced by ``value``."""
+    copied: Any = copy.deepcopy(sample)
+    target = copied
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return copied
+
+
 @st.composite
 def mutated(draw: st.DrawFn) -> Any:
     """A sample frame with one value somewhere inside replaced by an arbitrary JSON value."""
-    sample: Any = copy.deepcopy(draw(st.sampled_from(SAMPLES)))
-    path = draw(st.sampled_from(list(_paths(sample))[1:]))
-    target = sample
-    for key in path[:-1]:
-        target = target[key]
-    target[path[-1]] = draw(JSON_VALUES)
-    return sample
+    sample = draw(st.sampled_from(SAMPLES))
+    return replaced(sample, draw(st.sampled_from(list(_paths(sample))[1:])), draw(JSON_VALUES))
 
 
 #: Frames as the service sends them, and the same with one value of the wrong shape.
@@ -242,11 +253,80 @@ def run_chat(pieces: list[bytes]) -> tuple[list[Any], type[Exception] | None, An
     return chunks, None, decoder.result()
 
 
+def _typed(value: Any, kind: type, *, optional: bool = True) -> bool:
+    """``value`` is a ``kind`` (a bool is not an int), or None where that is allowed."""
+    if value is None:
+        return optional
+    return isinstance(value, kind) and not isinstance(value, bool)
+
+
+def _fragment_ok(fragment: Any) -> bool:
+    """A tool-call fragment as the decoder completes it: index, id, type and function."""
+    if not isinstance(fragment, dict) or not isinstance(fragment.get("function"), dict):
+        return False
+    function = fragment["function"]
+    return (
+        _typed(fragment.get("index"), int, optional=False)
+        and _typed(fragment.get("id"), str)
+        and _typed(fragment.get("type"), str, optional=False)
+        and _typed(function.get("name"), str)
+        and _typed(function.get("arguments"), str, optional=False)
+    )
+
+
+def _choice_problems(choice: Any) -> list[str]:
+    if not isinstance(choice, dict):
+        return ["choice"]
+    delta, logprobs = choice.get("delta"), choice.get("logprobs")
+    fields = {"delta": _typed(delta, dict), "index": _typed(choice.get("index"), int)}
+    fields["finish_reason"] = _typed(choice.get("finish_reason"), str)
+    fields["logprobs"] = _typed(logprobs, dict) and _typed((logprobs or {}).get("content"), list)
+    delta = delta if isinstance(delta, dict) else {}
+    for text in ("content", "reasoning_content", "role"):
+        fields[text] = _typed(delta.get(text), str)
+    calls = delta.get("tool_calls")
+    fields["tool_calls"] = _typed(calls, list) and all(map(_fragment_ok, calls or ()))
+    return [name for name, ok in fields.items() if not ok]
+
+
+def chunk_problems(chunk: Any) -> list[str]:
+    """The fields of a chunk without their documented ``chat.completion.chunk`` types.
+
+    Written apart from the decoder's own check, which it judges.
+    """
+    if not isinstance(chunk, dict) or not isinstance(chunk.get("choices"), list):
+        return ["choices"]
+    own = {"id": str, "object": str, "model": str, "created": int, "usage": dict}
+    problems = [key for key, kind in own.items() if not _typed(chunk.get(key), kind)]
+    return problems + [p for choice in chunk["choices"] for p in _choice_problems(choice)]
+
+
+def malformed(chunks: list[Any]) -> dict[int, list[str]]:
+    """The yielded chunks of another shape, by position, with their wrong fields."""
+    return {i: problems for i, chunk in enumerate(chunks) if (problems := chunk_problems(chunk))}
+
+
 @FUZZ
 @given(ANY_BODY)
 def test_chat_chunk_decoder(body_and_pieces: tuple[bytes, list[bytes]]) -> None:
     body, pieces = body_and_pieces
-    assert run_chat(pieces) == run_chat([body])
+    cut = run_chat(pieces)
+    assert cut == run_chat([body])
+    assert malformed(cut[0]) == {}
+
+
+#: A value of each JSON kind (None too: where a field may be null, it must be handled).
+EVERY_KIND = (None, True, 5, 1.5, "x", [1], {"a": 1})
+
+
+def test_a_sample_with_any_value_of_another_kind_is_refused_or_well_formed() -> None:
+    """Each value of each sample frame, replaced in turn by each kind: no bad chunk comes out."""
+    for sample in SAMPLES:
+        for path in list(_paths(sample))[1:]:
+            for value in EVERY_KIND:
+                frame = replaced(sample, path, value)
+                chunks = run_chat([b"data: " + json.dumps(frame).encode() + b"\n\n"])[0]
+                assert malformed(chunks) == {}, frame
 
 
 # --------------------------------------------------------------------------- knowledge-llm streams
@@ -348,7 +428,7 @@ def _sse_deep() -> None:
 
 
 def _chat_deep() -> None:
-    list(run_chat([b"data: " + DEEP + b"\n\n"]))
+    assert run_chat([b"data: " + DEEP + b"\n\n"])[:2] == ([], ResponseDecodeError)
 
 
 def _knowledge_deep() -> None:
@@ -369,6 +449,11 @@ def test_deeply_nested_json_is_a_typed_error(parse: Any) -> None:
 
 MALFORMED_CHUNKS = (
     {"id": True, "choices": []},
+    {"model": 5, "choices": []},
+    {"created": "today", "choices": []},
+    {"usage": [1], "choices": []},
+    {"choices": [{"finish_reason": 5}]},
+    {"choices": [{"delta": {"role": ["assistant"]}}]},
     {"choices": 1},
     {"choices": [1]},
     {"choices": [{"index": [1]}]},
@@ -383,7 +468,8 @@ MALFORMED_CHUNKS = (
 
 @pytest.mark.parametrize("frame", MALFORMED_CHUNKS, ids=json.dumps)
 def test_a_chunk_of_another_shape_is_a_typed_error(frame: dict[str, Any]) -> None:
-    run_chat([b"data: " + json.dumps(frame).encode() + b"\n\n"])  # only our errors may escape
+    chunks, error, result = run_chat([b"data: " + json.dumps(frame).encode() + b"\n\n"])
+    assert (chunks, error, result["choices"]) == ([], ResponseDecodeError, [])
 
 
 MALFORMED_COMPLETIONS = (

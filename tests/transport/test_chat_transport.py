@@ -102,6 +102,14 @@ async def test_a_stream_takes_its_request_id_from_the_body_first_then_the_header
     assert stream.request_id == "body-3" and stream.completion()["request_id"] == "body-3"
 
 
+async def test_a_stream_answered_with_one_completion_takes_its_id_from_the_body(
+    caller: Caller,
+) -> None:
+    answered = httpx.Response(200, json=completion("Hi"), headers={"x-request-id": "hdr-4"})
+    stream = await caller.stream(answered)
+    assert stream.request_id == "req7" and stream.completion()["request_id"] == "req7"
+
+
 async def test_a_frame_without_choices_is_yielded_with_an_empty_list(caller: Caller) -> None:
     received: list[dict] = []
     await caller.stream(

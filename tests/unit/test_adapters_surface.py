@@ -14,19 +14,39 @@ EXPECTED = {
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_MODEL",
     "KNOWLEDGE_OPTION_NAMES",
+    "UPLOAD_ADVICE",
     "AsyncHttpClient",
     "ClientCache",
     "SyncHttpClient",
+    "audio_data_url",
+    "audio_part",
     "check_knowledge_settings",
+    "count_message_tokens",
+    "count_text_tokens",
+    "data_url",
+    "file_id_from_url",
+    "file_part",
+    "image_part",
+    "mark_last_part",
+    "qwen_encoder",
+    "service_messages",
+    "text_content",
+    "text_part",
+    "video_part",
     "first_choice",
     "forced_tool_settings",
+    "is_retryable",
     "knowledge_passages",
     "legacy_tool_call",
     "merge_system_messages",
+    "missing_extra",
     "new_tool_call_id",
     "OwnsClients",
+    "ConnectionOptions",
+    "OwnsServiceClients",
     "parse_tool_arguments",
     "resolve_api_key",
+    "role_content",
     "resolve_base_url",
     "sent_value",
     "split_params",
@@ -38,7 +58,13 @@ EXPECTED = {
 ROOT = Path(__file__).resolve().parents[2]
 ADAPTERS = ("langchain_opensearch_llm", "llama_index_opensearch_llm")
 # Public core modules an adapter may import besides ``_adapters``.
-PUBLIC_CORE = {"opensearch_llm", "opensearch_llm.knowledge", "opensearch_llm._adapters"}
+PUBLIC_CORE = {
+    "opensearch_llm",
+    "opensearch_llm.knowledge",
+    "opensearch_llm.embeddings",
+    "opensearch_llm.rerank",
+    "opensearch_llm._adapters",
+}
 
 
 def test_the_surface_is_pinned() -> None:

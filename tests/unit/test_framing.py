@@ -7,10 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from opensearch_llm import APIStatusError, OpenSearchLLMError, ResponseTooLargeError
+from opensearch_llm._bodies import parse_event_data
+from opensearch_llm._chat_stream import ChatChunkDecoder
 from opensearch_llm._framing import Frame, Framer, is_done
 from opensearch_llm._knowledge import KnowledgeStreamDecoder
-from opensearch_llm._stream import ChatChunkDecoder
-from opensearch_llm._wire import parse_event_data
 
 
 def decode(*parts: bytes, limit: int | None = None) -> list[Frame]:

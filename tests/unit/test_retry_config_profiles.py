@@ -18,8 +18,9 @@ from opensearch_llm import (
     get_profile,
 )
 from opensearch_llm._config import REGION_BASE_URLS, resolve_api_key, resolve_base_url
-from opensearch_llm._profiles import PROFILES, thinking_enabled
+from opensearch_llm._profiles import PROFILES
 from opensearch_llm._retry import backoff_delay, is_retryable, parse_retry_after, retry_allowed
+from opensearch_llm._thinking import thinking_enabled
 
 
 @pytest.mark.parametrize(

@@ -173,8 +173,8 @@ def test_typed_params_and_the_rules_name_the_same_fields() -> None:
 )
 def test_headers_that_cannot_be_sent_are_refused_naming_only_the_header(headers: Any) -> None:
     from opensearch_llm import ChatClient, KnowledgeClient
+    from opensearch_llm._chat_wire import build_chat_request
     from opensearch_llm._knowledge import build_knowledge_request
-    from opensearch_llm._wire import build_chat_request
 
     attempts = [
         lambda: ChatClient("sk-x", default_headers=headers),
@@ -213,7 +213,7 @@ def test_timeouts_must_be_finite_and_positive(setting: str, value: float) -> Non
 
 @pytest.mark.parametrize("field", ["model", "messages", "stream"])
 def test_extra_body_may_not_replace_a_field_that_has_its_own_argument(field: str) -> None:
-    from opensearch_llm._wire import build_chat_request
+    from opensearch_llm._chat_wire import build_chat_request
 
     messages = [{"role": "user", "content": "hi"}]
     with pytest.raises(RequestValidationError) as info:

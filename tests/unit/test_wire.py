@@ -17,9 +17,7 @@ from opensearch_llm import (
     RequestValidationError,
     ResponseDecodeError,
 )
-from opensearch_llm._wire import (
-    build_chat_request,
-    chunk_from_frame,
+from opensearch_llm._bodies import (
     decode_json,
     decode_response,
     encode_json,
@@ -28,6 +26,7 @@ from opensearch_llm._wire import (
     request_id_of,
     unwrap_envelope,
 )
+from opensearch_llm._chat_wire import build_chat_request, chunk_from_frame
 
 USER = [{"role": "user", "content": "hi"}]
 

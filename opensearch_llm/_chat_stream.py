@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from opensearch_llm._accumulate import StreamAccumulator
+from opensearch_llm._bodies import event_error, parse_event_data, request_id_of
+from opensearch_llm._chat_wire import chunk_from_frame, completion_problem, completion_to_chunk
 from opensearch_llm._config import DEFAULT_MAX_EVENT_BYTES
 from opensearch_llm._errors import (
     OpenSearchLLMError,
@@ -17,14 +19,6 @@ from opensearch_llm._errors import (
     StreamError,
 )
 from opensearch_llm._framing import Frame, Framer
-from opensearch_llm._wire import (
-    chunk_from_frame,
-    completion_problem,
-    completion_to_chunk,
-    event_error,
-    parse_event_data,
-    request_id_of,
-)
 
 
 class ChatChunkDecoder:
@@ -66,11 +60,9 @@ class ChatChunkDecoder:
             raise ResponseDecodeError(
                 f"the answer is not a chat.completion: {str(completion)[:200]}"
             )
-        chunk = completion_to_chunk(completion)
-        self.request_id = self.request_id or request_id_of(completion)
-        self.accumulator.add(chunk)
+        self.request_id = request_id_of(completion) or self.request_id  # the body's id first
         self.done = True
-        return [chunk]
+        return [self._normalised(completion_to_chunk(completion))]
 
     def result(self) -> dict[str, Any]:
         """The ``chat.completion`` received so far."""
@@ -98,8 +90,17 @@ class ChatChunkDecoder:
                 chunk = chunk_from_frame(value)
                 if not self._id_from_body:
                     self._take_request_id(chunk)
-                self.accumulator.add(chunk)
-                yield chunk
+                yield self._normalised(chunk)
+
+    def _normalised(self, chunk: dict[str, Any]) -> dict[str, Any]:
+        """``chunk`` as every caller gets it, merged into the answer so far.
+
+        Each tool-call fragment is completed in place: the index of the call it belongs to
+        (a stream's state decides it), ``id`` (None when absent), ``type`` and ``function:
+        {name, arguments}``; the adapters' stream converters rely on that shape.
+        """
+        self.accumulator.add(chunk)
+        return chunk
 
     def _take_request_id(self, chunk: dict[str, Any]) -> None:
         found = request_id_of(chunk)

@@ -1,7 +1,9 @@
-"""The sync and async shells a client is made of: streams over a decoder, closing. No HTTP.
+"""The sync and async stream objects every streaming call returns, over a pure decoder. No HTTP.
 
-A stream hands the bytes of an ``OpenStream`` (``_transport``) to a pure decoder and raises what
-it decides; a client mixin closes the transport. Importing this module loads no HTTP library.
+A stream hands the bytes of an ``OpenStream`` (``_transport``) to a decoder (chat chunks in
+``_chat_stream``, knowledge-llm text in ``_knowledge``) and raises what it decides; it gives
+its connection back when it ends, breaks or is closed. Importing this module loads no HTTP
+library.
 """
 
 from __future__ import annotations
@@ -11,23 +13,16 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from typing_extensions import Self
 
+from opensearch_llm._bodies import request_id_of
 from opensearch_llm._errors import OpenSearchLLMError, StreamError, hide_secrets
-from opensearch_llm._wire import request_id_of
 
 if TYPE_CHECKING:
-    import httpx
-
-    from opensearch_llm._config import ClientConfig
-    from opensearch_llm._transport import AsyncTransport, OpenStream, SyncTransport
+    from opensearch_llm._transport import OpenStream
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 Item_co = TypeVar("Item_co", covariant=True)
 Result_co = TypeVar("Result_co", covariant=True)
-
-#: Extra headers of one request, or a function that makes them anew for every attempt (a signed
-#: request needs a fresh date and nonce when it is retried).
-Headers = Mapping[str, str] | Callable[[], Mapping[str, str]] | None
 
 
 class StreamDecoder(Protocol[Item_co, Result_co]):
@@ -220,47 +215,3 @@ class AsyncStream(_Stream[Item, Result]):
             self._raise_broken(error)
         finally:
             await self.aclose()
-
-
-class SyncClient:
-    """Closing for clients that own a ``SyncTransport``: ``close()`` and ``with``."""
-
-    _transport: SyncTransport
-
-    def _connect(self, config: ClientConfig, http_client: httpx.Client | None) -> None:
-        # The HTTP library loads with the first client, not with the package.
-        from opensearch_llm._transport import SyncTransport
-
-        self._transport = SyncTransport(config, http_client)
-
-    def close(self) -> None:
-        """Close the connection pool (unless the ``http_client`` was passed in)."""
-        self._transport.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-
-class AsyncClient:
-    """Closing for clients that own an ``AsyncTransport``: ``aclose()`` and ``async with``."""
-
-    _transport: AsyncTransport
-
-    def _connect(self, config: ClientConfig, http_client: httpx.AsyncClient | None) -> None:
-        # The HTTP library loads with the first client, not with the package.
-        from opensearch_llm._transport import AsyncTransport
-
-        self._transport = AsyncTransport(config, http_client)
-
-    async def aclose(self) -> None:
-        """Close the connection pool (unless the ``http_client`` was passed in)."""
-        await self._transport.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.aclose()

@@ -1,0 +1,309 @@
+"""The online runner: every row of a file through the async chat client, resumable.
+
+Workers take rows from the input as it is read and write each result line as it completes, so
+memory does not grow with the rows, apart from 8 bytes per id already in the output: those rows
+are skipped. Retries
+follow the core's policy (``_retry``: which errors, how long to wait) but are run here, not in
+the client, so that a 429 can narrow the window and a row waiting for its retry does not hold
+a worker: it waits in a queue while the workers go on with other rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opensearch_llm._config import DEFAULT_MAX_RETRY_AFTER
+from opensearch_llm._errors import (
+    OpenSearchLLMError,
+    RateLimitError,
+    RequestValidationError,
+    hide_secrets,
+)
+from opensearch_llm._retry import backoff_delay, retry_allowed
+from opensearch_llm.batch._control import AdaptiveWindow, RateLimits
+from opensearch_llm.batch._files import (
+    ResultWriter,
+    count_rows,
+    finished_ids,
+    journal_path,
+    read_rows,
+)
+from opensearch_llm.batch._formats import (
+    ONLINE_URLS,
+    BadRow,
+    Row,
+    chat_arguments,
+    error_line,
+    estimated_tokens,
+    line_usage,
+    result_line,
+)
+from opensearch_llm.batch._options import BATCH_API_OPTIONS, refuse_options
+from opensearch_llm.batch._progress import Progress
+from opensearch_llm.batch._summary import BatchSummary
+from opensearch_llm.chat import AsyncChatClient
+
+#: Requests in flight at most (the window starts there; 429s narrow it).
+DEFAULT_CONCURRENCY = 32
+#: Retries of one row. A batch runs unattended for hours: it waits out more than a call would.
+DEFAULT_BATCH_MAX_RETRIES = 6
+
+
+@dataclass(order=True)
+class _Retry:
+    due: float
+    order: int
+    row: Row = field(compare=False)
+    attempt: int = field(compare=False)
+
+
+class _Queue:
+    """Rows to send: retries whose time has come first, then the input, as it is read."""
+
+    def __init__(self, rows: Iterator[Row | BadRow]) -> None:
+        self._rows = rows
+        self._retries: list[_Retry] = []
+        self._order = itertools.count()
+        self._working = 0  # rows taken and not yet finished: each may come back as a retry
+
+    def later(self, row: Row, attempt: int, delay: float) -> None:
+        """Send ``row`` again (its attempt ``attempt``) in ``delay`` seconds."""
+        due = time.monotonic() + delay
+        heapq.heappush(self._retries, _Retry(due, next(self._order), row, attempt))
+
+    def finished(self) -> None:
+        """A row taken from this queue is done (or waits here as a retry)."""
+        self._working -= 1
+
+    async def next(self) -> tuple[Row | BadRow, int] | None:
+        """The next row and its attempt number; None when every row is done."""
+        while True:
+            if self._retries and self._retries[0].due <= time.monotonic():
+                retry = heapq.heappop(self._retries)
+                return self._take(retry.row, retry.attempt)
+            row = next(self._rows, None)
+            if row is not None:
+                return self._take(row, 1)
+            if not self._retries and self._working == 0:
+                return None
+            wait = self._retries[0].due - time.monotonic() if self._retries else 0.05
+            await asyncio.sleep(max(wait, 0.001))
+
+    def _take(self, row: Row | BadRow, attempt: int) -> tuple[Row | BadRow, int]:
+        self._working += 1
+        return row, attempt
+
+
+#: Where a run puts each row's result line.
+Sink = Callable[[Row | BadRow, dict[str, Any]], None]
+
+
+class RowRunner:
+    """Rows through the client: the controls, retries, and counts; results go to ``sink``."""
+
+    def __init__(
+        self,
+        client: AsyncChatClient,
+        sink: Sink,
+        summary: BatchSummary,
+        progress: Progress,
+        *,
+        window: AdaptiveWindow,
+        limits: RateLimits,
+        max_retries: int,
+    ) -> None:
+        self.client = client
+        self.sink = sink
+        self.summary = summary
+        self.progress = progress
+        self.window = window
+        self.limits = limits
+        self.max_retries = max_retries
+
+    async def run(self, rows: Iterator[Row | BadRow], concurrency: int) -> None:
+        """Answer every row, ``concurrency`` workers taking them as they are read.
+
+        A row's failure is its result line; a failure that stops the run (the output cannot be
+        written, Ctrl-C) cancels every worker before it is raised, so none writes after it.
+        """
+        queue = _Queue(rows)
+        workers = [asyncio.ensure_future(self._work(queue)) for _ in range(concurrency)]
+        try:
+            await asyncio.gather(*workers)
+        except BaseException:  # as _fanout.arun_all: no task outlives the call (no TaskGroup)
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            raise
+
+    async def _work(self, queue: _Queue) -> None:
+        while (taken := await queue.next()) is not None:
+            row, attempt = taken
+            try:
+                line = await self._answer(row, attempt, queue)
+                if line is not None:
+                    self._record(row, line)
+            finally:
+                queue.finished()
+
+    async def _answer(
+        self, row: Row | BadRow, attempt: int, queue: _Queue
+    ) -> dict[str, Any] | None:
+        """``_attempt``, where an error that is not ours fails this row, not the run."""
+        try:
+            return await self._attempt(row, attempt, queue)
+        except Exception as error:
+            hide_secrets(error, self.client._config.secrets)
+            return error_line(row.custom_id, error)
+
+    async def _attempt(
+        self, row: Row | BadRow, attempt: int, queue: _Queue
+    ) -> dict[str, Any] | None:
+        """The result line of one attempt, or None when the row was queued for a retry."""
+        if isinstance(row, BadRow):
+            return error_line(row.custom_id, row.error)
+        if row.url not in ONLINE_URLS:
+            allowed = ", ".join(sorted(ONLINE_URLS)) + " (other endpoints: --via batch-api)"
+            return error_line(row.custom_id, RequestValidationError("url", row.url, allowed))
+        try:
+            arguments = chat_arguments(row.body)
+        except RequestValidationError as error:
+            return error_line(row.custom_id, error)
+        estimate = estimated_tokens(row.body) if self.limits.counts_tokens else 0
+        await self.limits.before_request(estimate)
+        sent_in = await self.window.acquire()
+        try:
+            completion = await self.client.create(**arguments)
+        except RequestValidationError as error:  # refused before sending
+            return error_line(row.custom_id, error)
+        except OpenSearchLLMError as error:
+            self.summary.requests += 1
+            return self._failed(row, attempt, error, sent_in, queue)
+        finally:
+            self.window.release()
+        self.summary.requests += 1
+        self.window.answered()
+        line = result_line(row.custom_id, completion)
+        if self.limits.counts_tokens:
+            await self.limits.settle(estimate, line_usage(line).get("total_tokens", 0))
+        return line
+
+    def _failed(
+        self, row: Row, attempt: int, error: OpenSearchLLMError, sent_in: int, queue: _Queue
+    ) -> dict[str, Any] | None:
+        if isinstance(error, RateLimitError):
+            self.summary.rate_limited += 1
+            self.window.throttled(sent_in)
+        if attempt > self.max_retries or not retry_allowed(error, DEFAULT_MAX_RETRY_AFTER):
+            return error_line(row.custom_id, error)
+        self.summary.retries += 1
+        retry_after = getattr(error, "retry_after", None)
+        queue.later(row, attempt + 1, backoff_delay(attempt, retry_after))
+        return None
+
+    def _record(self, row: Row | BadRow, line: dict[str, Any]) -> None:
+        self.sink(row, line)
+        self.summary.count(line)
+        self.progress.update(self.summary, self.window.allowed)
+
+
+async def arun(
+    input: str | Path,
+    output: str | Path,
+    *,
+    model: str | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    requests_per_minute: float | None = None,
+    tokens_per_minute: float | None = None,
+    max_retries: int = DEFAULT_BATCH_MAX_RETRIES,
+    progress: bool = True,
+    **client_options: Any,
+) -> BatchSummary:
+    """Answer every row of ``input`` with the chat API; append the result lines to ``output``.
+
+    Rows whose ``custom_id`` is already in ``output`` are skipped, so running it again after
+    a crash or Ctrl-C finishes the job without sending a finished row twice. ``model`` fills
+    rows without one; ``client_options`` go to :class:`~opensearch_llm.AsyncChatClient`
+    (``api_key``, ``base_url``, ``region``, ``timeout``...). Returns the summary; rows that
+    failed are in ``output`` with their error.
+
+    Example::
+
+        summary = await arun("in.jsonl", "out.jsonl", model="qwen-plus", requests_per_minute=600)
+        print(summary)
+    """
+    refuse_options(client_options, BATCH_API_OPTIONS, "via='batch-api'")
+    window = AdaptiveWindow(concurrency)
+    limits = RateLimits(requests_per_minute, tokens_per_minute)
+    check_retries(max_retries)
+    started = time.monotonic()
+    done = await asyncio.to_thread(finished_ids, journal_path(output))
+    rows_in_input = await asyncio.to_thread(count_rows, input)
+    summary = BatchSummary(str(output), rows=rows_in_input, skipped=len(done))
+    rows = (row for row in read_rows(input, model) if row.custom_id not in done)
+    client_options.setdefault("max_connections", concurrency)
+    client = AsyncChatClient(**{**client_options, "max_retries": 0})
+    writer = ResultWriter(output)
+    bar = Progress(summary, enabled=progress)
+    runner = RowRunner(
+        client,
+        lambda row, line: writer.write(line),
+        summary,
+        bar,
+        window=window,
+        limits=limits,
+        max_retries=max_retries,
+    )
+    try:
+        await runner.run(rows, concurrency)
+    finally:
+        summary.seconds = time.monotonic() - started
+        bar.close()
+        await asyncio.to_thread(writer.close)  # a CSV or Parquet output is written now
+        await client.aclose()
+    return summary
+
+
+def run(input: str | Path, output: str | Path, **options: Any) -> BatchSummary:
+    """:func:`arun`, from synchronous code (on its own event loop; in a thread when one runs).
+
+    ``via="batch-api"`` sends the file through the service's Batch API instead
+    (:func:`opensearch_llm.batch.run_batch_api`).
+
+    Unlike the core's sync clients, which have sync shells of their own, this runs the async
+    runner, on purpose: one runner, one rate limiter and one adaptive window to get right, and
+    it works in Jupyter, where a loop already runs (the job then gets a thread of its own).
+    """
+    via = options.pop("via", "online")
+    if via == "batch-api":
+        from opensearch_llm.batch._api import run_batch_api
+
+        return run_batch_api(input, output, **options)
+    if via != "online":
+        raise RequestValidationError("via", via, "online or batch-api")
+    return _run_sync(arun(input, output, **options))
+
+
+def _run_sync(job: Coroutine[Any, Any, BatchSummary]) -> BatchSummary:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(job)
+    # A loop runs in this thread (Jupyter): the job gets a loop of its own in another thread.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="opensearch-llm-batch") as pool:
+        return pool.submit(asyncio.run, job).result()
+
+
+def check_retries(max_retries: int) -> None:
+    """Refuse a ``max_retries`` that is not an integer >= 0."""
+    if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
+        raise RequestValidationError("max_retries", max_retries, "an integer >= 0")

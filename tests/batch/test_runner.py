@@ -1,0 +1,357 @@
+"""The online runner against the served emulator: every row once, resume, failures, limits."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import gc
+import json
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from opensearch_llm import RequestValidationError
+from opensearch_llm.batch import BatchSummary, arun, run
+from opensearch_llm.emulator import Emulator
+
+from .support import KEY, client_options, id_counts, prompt_ids, results, write_prompts
+
+
+def test_ten_thousand_rows_with_429s_and_resets_are_each_answered_or_reported_once(
+    tmp_path: Path, served: Any
+) -> None:
+    rows = 10_000
+    emulator = Emulator(fault_rate={"429": 0.05, "reset": 0.02}, seed=16, max_recorded=None)
+    server = served(emulator)
+    source, out = write_prompts(tmp_path / "in.jsonl", rows), tmp_path / "out.jsonl"
+
+    summary = run(source, out, model="qwen-plus", **client_options(server))
+
+    counts = id_counts(out)
+    assert len(counts) == rows and set(counts.values()) == {1}  # every row, none twice
+    assert summary.succeeded + summary.failed == rows
+    assert summary.requests == emulator.request_count == rows + summary.retries
+    assert summary.rate_limited > 0.03 * rows and summary.retries > summary.rate_limited
+    sent = prompt_ids(emulator)
+    assert sum(sent.values()) == emulator.request_count and len(sent) == rows
+    answered = [line for line in results(out) if line["error"] is None]
+    assert len(answered) == summary.succeeded
+    assert summary.total_tokens == sum(
+        line["response"]["body"]["usage"]["total_tokens"] for line in answered
+    )
+
+
+def test_a_rerun_sends_only_the_rows_missing_from_the_output(tmp_path: Path, served: Any) -> None:
+    emulator = Emulator(max_recorded=None)
+    server = served(emulator)
+    source, out = write_prompts(tmp_path / "in.jsonl", 300), tmp_path / "out.jsonl"
+    write_prompts(tmp_path / "first.jsonl", 120)
+    run(tmp_path / "first.jsonl", out, model="qwen-plus", **client_options(server))
+    emulator.reset()
+
+    summary = run(source, out, model="qwen-plus", **client_options(server))
+
+    assert summary.skipped == 120 and summary.succeeded == 180 and summary.rows == 300
+    assert emulator.request_count == 180
+    assert set(prompt_ids(emulator)) == {f"id-{n}" for n in range(120, 300)}
+    assert set(id_counts(out).values()) == {1} and len(id_counts(out)) == 300
+    emulator.reset()
+    again = run(source, out, model="qwen-plus", **client_options(server))
+    assert emulator.request_count == 0 and again.skipped == 300 and again.ok
+
+
+def test_failed_rows_are_reported_by_code_and_only_retryable_ones_are_retried(
+    tmp_path: Path, served: Any
+) -> None:
+    emulator = Emulator(max_recorded=None)
+    server = served(emulator)
+    source = tmp_path / "in.jsonl"
+    lines = [
+        {"custom_id": "ok", "prompt": "hello", "model": "qwen-plus"},
+        {"custom_id": "blocked", "prompt": "x", "model": "fault/data-inspection-failed"},
+        {"custom_id": "down", "prompt": "y", "model": "fault/503"},
+        {"custom_id": "invalid", "prompt": "z", "model": "qwen-plus", "temperature": 7},
+        {"custom_id": "no-model", "messages": [{"role": "user", "content": "hi"}]},
+    ]
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines) + "{broken\n")
+
+    summary = run(source, tmp_path / "out.jsonl", max_retries=2, **client_options(server))
+
+    by_id = {line["custom_id"]: line for line in results(tmp_path / "out.jsonl")}
+    assert by_id["ok"]["response"]["status_code"] == 200
+    assert by_id["blocked"]["error"]["code"] == "data_inspection_failed"
+    assert by_id["blocked"]["response"]["status_code"] == 400
+    assert by_id["down"]["error"]["code"] == "service_unavailable"
+    assert by_id["invalid"]["error"]["code"] == "request_validation_error"
+    assert "temperature" in by_id["invalid"]["error"]["message"]
+    assert by_id["no-model"]["error"]["code"] == "request_validation_error"
+    assert by_id["row-6"]["error"]["code"] == "request_validation_error"
+    assert summary.failed == 5 and summary.succeeded == 1 and not summary.ok
+    assert summary.failures == {
+        "request_validation_error": 3,
+        "data_inspection_failed": 1,
+        "service_unavailable": 1,
+    }
+    # ok 1 + blocked 1 (never retried) + down 3 (two retries); the invalid rows are never sent
+    assert emulator.request_count == summary.requests == 5 and summary.retries == 2
+
+
+def test_rows_for_other_endpoints_are_reported_not_sent(tmp_path: Path, served: Any) -> None:
+    emulator = Emulator()
+    server = served(emulator)
+    source = tmp_path / "in.jsonl"
+    line = {
+        "custom_id": "e",
+        "method": "POST",
+        "url": "/v1/embeddings",
+        "body": {"model": "text-embedding-v4", "input": ["a"]},
+    }
+    source.write_text(json.dumps(line) + "\n")
+    summary = run(source, tmp_path / "out.jsonl", **client_options(server))
+    assert summary.failures == {"request_validation_error": 1} and emulator.request_count == 0
+    assert "batch-api" in results(tmp_path / "out.jsonl")[0]["error"]["message"]
+
+
+def test_429s_narrow_the_window_and_the_rows_still_finish(
+    tmp_path: Path, served: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import opensearch_llm.batch._runner as runner
+
+    emulator = Emulator()
+    server = served(emulator)
+    emulator.script_faults(["429"] * 6)
+    allowed: list[int] = []
+
+    class Watched(runner.AdaptiveWindow):
+        async def acquire(self) -> int:
+            sent_in = await super().acquire()
+            allowed.append(self.allowed)
+            return sent_in
+
+    monkeypatch.setattr(runner, "AdaptiveWindow", Watched)
+    source = write_prompts(tmp_path / "in.jsonl", 200)
+    summary = run(
+        source, tmp_path / "out.jsonl", model="qwen-plus", concurrency=16, **client_options(server)
+    )
+    assert summary.ok and summary.rate_limited == 6 and summary.retries == 6
+    assert allowed[0] == 16 and min(allowed) <= 8  # halved on the 429s
+    assert allowed[-1] > min(allowed)  # and widening again on answers
+
+
+@pytest.mark.parametrize("mode", ["sync", "async", "sync-in-a-running-loop"])
+def test_run_and_arun_return_the_same_summary(tmp_path: Path, served: Any, mode: str) -> None:
+    server = served(Emulator())
+    source, out = write_prompts(tmp_path / "in.jsonl", 50), tmp_path / "out.jsonl"
+    options = {"model": "qwen-plus", **client_options(server)}
+    if mode == "sync":
+        summary = run(source, out, **options)
+    elif mode == "async":
+        summary = asyncio.run(arun(source, out, **options))
+    else:
+
+        async def inside_a_loop() -> BatchSummary:  # as in Jupyter: a loop already runs
+            return run(source, out, **options)
+
+        summary = asyncio.run(inside_a_loop())
+    assert isinstance(summary, BatchSummary) and summary.succeeded == 50 and summary.ok
+    assert summary.total_tokens == 50 * 6 and summary.seconds > 0
+    assert "50 answered" in str(summary)
+
+
+def test_the_progress_bar_shows_rows_failures_and_tokens(
+    tmp_path: Path, served: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = served(Emulator())
+    source = write_prompts(tmp_path / "in.jsonl", 20)
+    options = {**client_options(server), "progress": True}
+    run(source, tmp_path / "out.jsonl", model="qwen-plus", **options)
+    shown = capsys.readouterr().err
+    assert "20/20" in shown and "failed=0" in shown and "tokens=" in shown and "row/s" in shown
+
+
+def test_bad_options_are_refused_before_anything_is_written(tmp_path: Path) -> None:
+    source = write_prompts(tmp_path / "in.jsonl", 1)
+    out = tmp_path / "out.jsonl"
+    for options in (
+        {"concurrency": 0},
+        {"requests_per_minute": -1},
+        {"max_retries": -1},
+        {"via": "carrier-pigeon"},
+    ):
+        with pytest.raises(RequestValidationError):
+            run(source, out, api_key=KEY, **options)
+    assert not out.exists()
+
+
+def test_memory_stays_flat_in_the_number_of_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import opensearch_llm._bodies as bodies
+    import opensearch_llm.batch._runner as runner
+
+    # pydantic-core keeps up to 16,384 short strings it decoded (a bounded cache that fills with
+    # request ids): left out, so that what is measured is the runner's own memory.
+    monkeypatch.setattr(
+        bodies, "from_json", functools.partial(bodies.from_json, cache_strings=False)
+    )
+    held: dict[int, int] = {}
+    written = [0]
+    original_write = runner.ResultWriter.write
+
+    def write(self: Any, line: Any) -> None:
+        original_write(self, line)
+        written[0] += 1
+        if written[0] in (200, 600, 1000):
+            gc.collect()
+            held[written[0]] = tracemalloc.get_traced_memory()[0]
+
+    monkeypatch.setattr(runner.ResultWriter, "write", write)
+    source = write_prompts(tmp_path / "in.jsonl", 1000, system="x" * 2000)
+    emulator = Emulator(max_recorded=0)
+
+    async def job() -> None:
+        http_client = httpx.AsyncClient(transport=emulator.async_transport())
+        await arun(source, tmp_path / "out.jsonl", model="qwen-plus", api_key=KEY,
+                   base_url="http://emulator.local/compatible-mode/v1", http_client=http_client, progress=False)  # fmt: skip
+        await http_client.aclose()
+
+    tracemalloc.start()
+    try:
+        asyncio.run(job())
+    finally:
+        tracemalloc.stop()
+    # Memory held after 200, 600 and 1,000 rows of 2 KB prompts: keeping the rows, their
+    # results or even their ids would add 80 bytes to 4 KB a row; it stays within 32.
+    assert list(held) == [200, 600, 1000]
+    assert held[1000] - held[200] < 800 * 32, held
+
+
+def test_the_input_is_read_as_rows_are_sent_not_ahead(
+    tmp_path: Path, served: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import opensearch_llm.batch._runner as runner
+
+    server = served(Emulator(max_recorded=0))
+    source = write_prompts(tmp_path / "in.jsonl", 2000)
+    written, ahead = [0], []
+    original_read, original_write = runner.read_rows, runner.ResultWriter.write
+
+    def read(path: Any, model: Any = None) -> Any:
+        for taken, row in enumerate(original_read(path, model), 1):
+            ahead.append(taken - written[0])
+            yield row
+
+    def write(self: Any, line: Any) -> None:
+        written[0] += 1
+        original_write(self, line)
+
+    monkeypatch.setattr(runner, "read_rows", read)
+    monkeypatch.setattr(runner.ResultWriter, "write", write)
+    run(source, tmp_path / "out.jsonl", model="qwen-plus", concurrency=8, **client_options(server))
+    assert len(ahead) == 2000 and max(ahead) <= 8 + 1  # rows in flight, and the one being taken
+
+
+def test_a_row_the_client_cannot_take_fails_alone_and_every_other_row_is_answered(
+    tmp_path: Path, served: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opensearch_llm.chat import AsyncChatClient
+
+    server = served(Emulator())
+    source = write_prompts(tmp_path / "in.jsonl", 40)
+    with open(source, "a") as handle:
+        handle.write(
+            json.dumps({"custom_id": "bad-extra", "prompt": "x", "extra_body": "x"}) + "\n"
+        )
+    write_prompts(tmp_path / "more.jsonl", 40, start=40)
+    with open(source, "a") as handle:
+        handle.write((tmp_path / "more.jsonl").read_text())
+    original = AsyncChatClient.create
+
+    async def create(self: Any, **arguments: Any) -> Any:
+        if arguments["messages"][-1]["content"] == "question 7":
+            raise KeyError("a bug")  # not one of our errors: that row fails, not the run
+        return await original(self, **arguments)
+
+    monkeypatch.setattr(AsyncChatClient, "create", create)
+
+    summary = run(source, tmp_path / "out.jsonl", model="qwen-plus", **client_options(server))
+
+    by_id = {line["custom_id"]: line for line in results(tmp_path / "out.jsonl")}
+    assert len(by_id) == 81 and set(id_counts(tmp_path / "out.jsonl").values()) == {1}
+    assert by_id["bad-extra"]["error"]["code"] == "request_validation_error"
+    assert "extra_body" in by_id["bad-extra"]["error"]["message"]
+    assert by_id["id-7"]["error"]["code"] == "unexpected_error"
+    assert (
+        by_id["id-7"]["error"]["type"] == "KeyError"
+        and "a bug" in by_id["id-7"]["error"]["message"]
+    )
+    assert summary.succeeded == 79 and summary.failed == 2
+    assert summary.failures == {"request_validation_error": 1, "unexpected_error": 1}
+
+
+def test_a_failure_that_stops_the_run_stops_every_worker_and_keeps_what_was_written(
+    tmp_path: Path, served: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import opensearch_llm.batch._runner as runner
+
+    emulator = Emulator()
+    server = served(emulator)
+    source, out = write_prompts(tmp_path / "in.jsonl", 200), tmp_path / "out.csv"
+    original_write = runner.ResultWriter.write
+    written = [0]
+
+    def write(self: Any, line: Any) -> None:
+        if written[0] == 20:
+            raise OSError(28, "No space left on device")
+        original_write(self, line)
+        written[0] += 1
+
+    monkeypatch.setattr(runner.ResultWriter, "write", write)
+
+    async def job() -> tuple[set[Any], int]:
+        with pytest.raises(OSError, match="No space"):
+            await arun(source, out, model="qwen-plus", concurrency=8, **client_options(server))
+        others = asyncio.all_tasks() - {asyncio.current_task()}
+        sent = emulator.request_count
+        await asyncio.sleep(0.2)
+        return others, emulator.request_count - sent
+
+    others, sent_after = asyncio.run(job())
+
+    assert others == set() and sent_after == 0  # no worker goes on after the run stopped
+    assert len(results(tmp_path / "out.csv.jsonl")) == 20  # what completed is kept
+    assert len(out.read_text().splitlines()) == 21  # and the table written from it
+
+
+def test_the_files_are_counted_read_and_written_off_the_event_loop(
+    tmp_path: Path, served: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import opensearch_llm.batch._runner as runner
+
+    server = served(Emulator())
+    source = write_prompts(tmp_path / "in.jsonl", 5)
+    on_loop: dict[str, bool] = {}
+
+    def watched(name: str, call: Any) -> Any:
+        def call_off_loop(*args: Any, **kwargs: Any) -> Any:
+            try:
+                asyncio.get_running_loop()
+                on_loop[name] = True
+            except RuntimeError:
+                on_loop[name] = False
+            return call(*args, **kwargs)
+
+        return call_off_loop
+
+    monkeypatch.setattr(runner, "count_rows", watched("count_rows", runner.count_rows))
+    monkeypatch.setattr(runner, "finished_ids", watched("finished_ids", runner.finished_ids))
+    close = runner.ResultWriter.close
+    monkeypatch.setattr(runner.ResultWriter, "close", watched("close", close))
+    summary = asyncio.run(
+        arun(source, tmp_path / "out.csv", model="qwen-plus", **client_options(server))
+    )
+    assert summary.succeeded == 5
+    assert on_loop == {"count_rows": False, "finished_ids": False, "close": False}
