@@ -17,6 +17,7 @@ from opensearch_llm._errors import (
     OpenSearchLLMError,
     ResponseDecodeError,
     StreamError,
+    broken_stream,
 )
 from opensearch_llm._framing import Frame, Framer
 
@@ -70,14 +71,7 @@ class ChatChunkDecoder:
 
     def broken(self, cause: OpenSearchLLMError) -> OpenSearchLLMError:
         """The error to raise for ``cause``: itself if nothing came yet, else a ``StreamError``."""
-        if self.accumulator.is_empty():
-            return cause
-        if isinstance(cause, StreamError):
-            cause.partial = self.result()
-            return cause
-        return StreamError(
-            f"the stream broke after it started: {cause}", partial=self.result(), cause=cause
-        )
+        return cause if self.accumulator.is_empty() else broken_stream(cause, self.result())
 
     def _chunks(self, frames: list[Frame]) -> Iterator[dict[str, Any]]:
         for frame in frames:

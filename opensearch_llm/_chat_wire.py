@@ -133,52 +133,70 @@ def _of(value: Any, *kinds: type) -> bool:
     return value is None or (isinstance(value, kinds) and not isinstance(value, bool))
 
 
-def _chunk_problem(chunk: dict[str, Any]) -> str | None:
-    for key, kind in _CHUNK_FIELD_TYPES:
-        if not _of(chunk.get(key), kind):
+# The types of the fields a stream reads, each of which may also be absent or null. Decoded JSON
+# has exact types, so ``type(value) is kind`` is the check (a bool is not an int): it is on the
+# per-chunk path, where a function call per field would cost more than the rest of the check.
+_CHUNK_TYPES: tuple[tuple[str, type], ...] = (
+    ("id", str),
+    ("object", str),
+    ("model", str),
+    ("created", int),
+    ("usage", dict),
+    ("choices", list),
+)
+_CHOICE_TYPES: tuple[tuple[str, type], ...] = (
+    ("index", int),
+    ("finish_reason", str),
+    ("logprobs", dict),
+    ("delta", dict),
+)
+_DELTA_TYPES: tuple[tuple[str, type], ...] = (
+    ("content", str),
+    ("reasoning_content", str),
+    ("role", str),
+    ("audio", dict),
+    ("tool_calls", list),
+)
+
+
+def _wrong_field(fields: dict[str, Any], types: tuple[tuple[str, type], ...]) -> str | None:
+    """The first field of ``fields`` whose value is neither null nor of its type."""
+    for key, kind in types:
+        value = fields.get(key)
+        if value is not None and type(value) is not kind:
             return key
-    choices = chunk.get("choices")
-    if not _of(choices, list):
-        return "choices"
-    for choice in choices or ():
+    return None
+
+
+def _chunk_problem(chunk: dict[str, Any]) -> str | None:
+    problem = _wrong_field(chunk, _CHUNK_TYPES)
+    if problem is not None:
+        return problem
+    for choice in chunk.get("choices") or ():
         problem = _choice_problem(choice)
         if problem is not None:
             return problem
     return None
 
 
-#: The types of a chunk's own fields (each may also be absent or null).
-_CHUNK_FIELD_TYPES: tuple[tuple[str, type], ...] = (
-    ("id", str),
-    ("object", str),
-    ("model", str),
-    ("created", int),
-    ("usage", dict),
-)
-
-
 def _choice_problem(choice: Any) -> str | None:
-    if not isinstance(choice, dict):
+    if type(choice) is not dict:
         return "choice"
-    if not _of(choice.get("finish_reason"), str):
-        return "finish_reason"
+    problem = _wrong_field(choice, _CHOICE_TYPES)
+    if problem is not None:
+        return problem
     logprobs = choice.get("logprobs")
-    if not _of(choice.get("index"), int) or not _of(logprobs, dict):
-        return "choice"
     if logprobs and not _of(logprobs.get("content"), list):
         return "logprobs"
     delta = choice.get("delta")
-    if not _of(delta, dict):
-        return "delta"
-    delta = delta or {}
-    if not all(_of(delta.get(key), str) for key in ("content", "reasoning_content", "role")):
-        return "delta"
-    if not _of(delta.get("audio"), dict):
-        return "audio"
-    calls = delta.get("tool_calls")
-    if not _of(calls, list) or not all(_tool_fragment_ok(call) for call in calls or ()):
+    if not delta:
+        return None
+    problem = _wrong_field(delta, _DELTA_TYPES)
+    if problem is None and not all(
+        _tool_fragment_ok(call) for call in delta.get("tool_calls") or ()
+    ):
         return "tool_calls"
-    return None
+    return problem
 
 
 def completion_problem(body: Any) -> str | None:

@@ -166,6 +166,18 @@ class StreamError(OpenSearchLLMError):
         super().__init__(message)
 
 
+def broken_stream(cause: OpenSearchLLMError, partial: Any) -> StreamError:
+    """The error for a stream that broke after ``partial`` came.
+
+    ``cause`` itself when it is a ``StreamError`` (given ``partial``), else a ``StreamError``
+    caused by it.
+    """
+    if isinstance(cause, StreamError):
+        cause.partial = partial
+        return cause
+    return StreamError(f"the stream broke after it started: {cause}", partial=partial, cause=cause)
+
+
 _HINTS: dict[type[APIStatusError], str] = {
     AuthenticationError: (
         "Check the API key; a Model Studio key works only in the region it was created in, "

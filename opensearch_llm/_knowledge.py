@@ -42,6 +42,7 @@ from opensearch_llm._errors import (
     RequestValidationError,
     ResponseDecodeError,
     StreamError,
+    broken_stream,
 )
 from opensearch_llm._framing import Frame, Framer
 from opensearch_llm._validate import HEADER_MAP, check_extra_body, is_header_map, shown_headers
@@ -388,14 +389,7 @@ class KnowledgeStreamDecoder:
 
     def broken(self, cause: OpenSearchLLMError) -> OpenSearchLLMError:
         """The error to raise for ``cause``: itself if no text came yet, else a ``StreamError``."""
-        if not self.answer:
-            return cause
-        if isinstance(cause, StreamError):
-            cause.partial = self.result()
-            return cause
-        return StreamError(
-            f"the stream broke after it started: {cause}", partial=self.result(), cause=cause
-        )
+        return broken_stream(cause, self.result()) if self.answer else cause
 
     def _pieces(self, frames: list[Frame]) -> Iterator[str]:
         for frame in frames:
