@@ -9,17 +9,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 from typing import Any, TextIO
 
 from opensearch_llm._cli_common import (
+    DEFAULT_APP,
     EMULATOR_BASE_URL,
     EMULATOR_KEY,
+    EMULATOR_ORIGIN,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
+    SET_KEY,
+    UsageError,
     offline,
 )
+from opensearch_llm._config import KNOWLEDGE_APP_ENV_VAR, KNOWLEDGE_HOST_ENV_VAR
 from opensearch_llm.batch._api import (
     DEFAULT_COMPLETION_WINDOW,
     DEFAULT_POLL_SECONDS,
@@ -71,8 +77,29 @@ RUN_OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
         {"default": DEFAULT_COMPLETION_WINDOW, "help": "batch-api: 24h to 336h"},
     ),
     (("--poll",), {"type": float, "help": "batch-api: seconds between polls"}),
+    (
+        ("--retry-failed",),
+        {
+            "action": "store_true",
+            "help": "online: send again the rows whose line in --out is an error (but those "
+            "the service refused as requests, HTTP 400)",
+        },
+    ),
+    (
+        ("--knowledge-host",),
+        {"help": f"online: the knowledge-llm host (env {KNOWLEDGE_HOST_ENV_VAR})"},
+    ),
+    (
+        ("--app",),
+        {
+            "help": "online: the knowledge-llm application of rows that name none "
+            f'(env {KNOWLEDGE_APP_ENV_VAR}, default "{DEFAULT_APP}")'
+        },
+    ),
     (("--no-progress",), {"action": "store_true", "help": "no progress bar"}),
 )
+#: ``batch run`` options of online runs only, by their ``args`` name.
+ONLINE_ONLY = ("retry_failed", "knowledge_host", "app")
 
 
 def add_batch_parser(commands: Any) -> None:
@@ -125,9 +152,24 @@ def _client_options(args: argparse.Namespace, err: TextIO, *, asynchronous: bool
     return {"api_key": EMULATOR_KEY, "base_url": EMULATOR_BASE_URL, "http_client": http_client}
 
 
+def _knowledge_options(args: argparse.Namespace, client_options: dict[str, Any]) -> dict[str, Any]:
+    """``app`` and ``knowledge_host`` as ``ask`` finds them; the emulator's when it answers."""
+    app = args.app or os.environ.get(KNOWLEDGE_APP_ENV_VAR) or DEFAULT_APP
+    host = args.knowledge_host or os.environ.get(KNOWLEDGE_HOST_ENV_VAR)
+    if "http_client" not in client_options:
+        return {"app": app, "knowledge_host": host}
+    if host:  # the emulator answers chat for want of a key: never a host the user named
+        raise UsageError(f"no API key for {host}: {SET_KEY}")
+    return {"app": app, "knowledge_host": EMULATOR_ORIGIN}
+
+
 def run_batch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``batch run``: the summary on stdout; 1 when rows failed or a batch did not complete."""
     online = args.via == "online"
+    given = [name for name in ONLINE_ONLY if getattr(args, name)]
+    if given and not online:
+        flag = "--" + given[0].replace("_", "-")
+        raise UsageError(f"{flag} applies to online runs only, not to --via batch-api")
     options = _client_options(args, err, asynchronous=online)
     common = {"model": args.model, "progress": not args.no_progress}
     try:
@@ -140,6 +182,8 @@ def run_batch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     requests_per_minute=args.rpm,
                     tokens_per_minute=args.tpm,
                     max_retries=args.max_retries,
+                    retry_failed=args.retry_failed,
+                    **_knowledge_options(args, options),
                     **common,
                     **options,
                 )

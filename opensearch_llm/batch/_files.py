@@ -1,10 +1,12 @@
 """Reading rows and writing results, streamed: memory grows only by 8 bytes per finished id.
 
 Input: JSON Lines, CSV (columns ``custom_id``, ``prompt`` or ``messages``, ``system``, ``model``
-and ``params``, a JSON object of other request parameters) and, where ``pyarrow`` is installed,
-Parquet with the same columns. Output: JSON Lines of result lines, appended and flushed one by
-one. For a CSV or Parquet output the JSON Lines go to a journal beside it (``out.csv.jsonl``),
-and the table is written from the journal when the run ends: a crash loses no result.
+and ``params``, a JSON object of other request parameters; ``question`` and ``content`` for
+knowledge-llm rows) and, where ``pyarrow`` is installed, Parquet with the same columns. Output:
+JSON Lines of result lines, appended and flushed one by one. For a CSV or Parquet output the JSON
+Lines go to a journal beside it (``out.csv.jsonl``), and the table is written from the journal
+when the run ends: a crash loses no result. The journal is only ever appended to, except by
+``drop_lines``, which replaces it whole, atomically.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 import os
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +37,13 @@ from opensearch_llm.batch._formats import (
     result_columns,
 )
 
-#: Columns a CSV or Parquet input may have (others are ignored).
-TABLE_COLUMNS = ("custom_id", "prompt", "messages", "system", "model", "params")
+#: Columns a CSV or Parquet input may have (others are ignored); ``content`` (the passages, a JSON
+#: array or one passage) is read with ``question`` only.
+TABLE_COLUMNS = (
+    "custom_id", "prompt", "messages", "system", "model", "params", "question", "content"
+)  # fmt: skip
+#: The file a journal is rewritten into before it replaces the journal (``drop_lines``).
+REWRITE_SUFFIX = ".rewrite"
 TABLE_SUFFIXES = (".csv", ".parquet")
 #: Result rows written to a table at a time.
 TABLE_CHUNK = 4096
@@ -104,8 +111,12 @@ def _parquet_records(path: str | Path) -> Iterator[dict[str, Any]]:
 def table_row(values: Mapping[str, Any], number: int, model: str | None) -> Row | BadRow:
     """A CSV or Parquet row as a request: JSON text columns decoded, ``params`` merged."""
     record = {k: values[k] for k in TABLE_COLUMNS if values.get(k) not in (None, "")}
+    if "question" not in record:
+        record.pop("content", None)
+    elif isinstance(record.get("content"), str) and not record["content"].startswith("["):
+        record["content"] = [record["content"]]
     try:
-        for key in ("messages", "params"):
+        for key in ("messages", "params", "content"):
             if isinstance(record.get(key), str):
                 record[key] = json.loads(record[key])
     except ValueError as error:
@@ -191,6 +202,57 @@ def drop_unfinished_line(path: str | Path) -> None:
                 return
             end = start
         handle.truncate(0)
+
+
+def drop_lines(path: str | Path, dropped: Callable[[dict[str, Any]], bool]) -> int:
+    """Rewrite the journal ``path`` without the result lines ``dropped`` picks; how many.
+
+    Streamed into ``<path>.rewrite``, synced to disk, then renamed over ``path``
+    (``os.replace``, atomic): a crash at any moment leaves the old journal or the new one,
+    whole (and maybe a ``.rewrite`` file, which the next rewrite replaces). Lines that are not
+    result lines are kept; a journal with nothing to drop is left as it is.
+    """
+    path = Path(path)
+    if not path.exists():
+        return 0
+    drop_unfinished_line(path)
+    rewrite = path.with_name(path.name + REWRITE_SUFFIX)
+    count = 0
+    try:
+        with open(path, "rb") as old, open(rewrite, "wb") as new:
+            for raw in old:
+                if _picked(raw, dropped):
+                    count += 1
+                else:
+                    new.write(raw)
+            if count:
+                new.flush()
+                os.fsync(new.fileno())
+        if count:
+            os.replace(rewrite, path)
+            _sync_directory(path.parent)
+    finally:
+        rewrite.unlink(missing_ok=True)
+    return count
+
+
+def _picked(raw: bytes, dropped: Callable[[dict[str, Any]], bool]) -> bool:
+    try:
+        line = json.loads(raw)
+    except ValueError:
+        return False
+    return isinstance(line, dict) and dropped(line)
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` survive a power cut (POSIX; elsewhere nothing to do)."""
+    if os.name != "posix":
+        return
+    handle = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
 
 
 class ResultWriter:

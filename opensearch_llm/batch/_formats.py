@@ -1,8 +1,12 @@
 """The batch file formats: request lines in, result lines out. Pure; no I/O.
 
 Input lines are the Batch API's (``{"custom_id", "method", "url", "body"}``), or a plain
-``{"messages": [...]}`` / ``{"prompt": "..."}`` line that is given a ``custom_id``. Result lines
-are the Batch API's: ``{"id", "custom_id", "response": {"status_code", "request_id", "body"},
+``{"messages": [...]}`` / ``{"prompt": "..."}`` line that is given a ``custom_id``. A
+knowledge-llm row (online only) has the action's path as ``url``
+(``/v3/openapi/apps/{app}/actions/knowledge-llm``, where a literal ``{app}`` is the run's
+application) and the knowledge-llm body, or is a plain ``{"question": ..., "content": [...]}``
+line (without ``messages`` or ``prompt``, which make it a chat line). Result lines are the
+Batch API's: ``{"id", "custom_id", "response": {"status_code", "request_id", "body"},
 "error"}``, where a failed row's ``error`` is our typed error's code and message
 (docs/service-facts.md, "Batch").
 """
@@ -16,13 +20,34 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from opensearch_llm._errors import APIStatusError, OpenSearchLLMError, RequestValidationError
+from opensearch_llm._config import KNOWLEDGE_PATH_TEMPLATE
+from opensearch_llm._errors import (
+    APIStatusError,
+    BadRequestError,
+    ContentFilterError,
+    OpenSearchLLMError,
+    RequestValidationError,
+    ResponseDecodeError,
+)
+from opensearch_llm._knowledge import KnowledgeParams, parse_knowledge_body
 from opensearch_llm._types import ChatParams
 
 #: The endpoint of chat lines (the Batch API's ``url`` and ``endpoint``).
 CHAT_URL = "/v1/chat/completions"
-#: The ``url``s the online runner can send; the Batch API takes more (embeddings, its test model).
-ONLINE_URLS = frozenset({CHAT_URL})
+#: The ``url`` of plain ``question`` lines: the run's application (``app``) fills ``{app}``.
+KNOWLEDGE_URL = KNOWLEDGE_PATH_TEMPLATE
+#: The application part of a knowledge-llm ``url`` that stands for the run's application.
+RUN_APP = "{app}"
+_KNOWLEDGE_URL_PATTERN = re.compile(
+    re.escape(KNOWLEDGE_PATH_TEMPLATE).replace(re.escape(RUN_APP), "([^/?#]+)")
+)
+#: What the online runner sends (the Batch API takes chat and embeddings, not knowledge-llm).
+ONLINE_ENDPOINTS = f"{CHAT_URL} or {KNOWLEDGE_URL} (other endpoints: --via batch-api)"
+#: The fields ``AsyncKnowledgeClient.answer`` names; other knowledge body keys go in ``extra_body``.
+KNOWLEDGE_FIELDS = frozenset({"question", "content", *KnowledgeParams.__optional_keys__}) - {
+    "extra_body",
+    "extra_headers",
+}
 #: Keys of a plain line that are not request parameters.
 PROMPT_KEYS = ("prompt", "system")
 #: The parameters ``AsyncChatClient.create`` names; every other body key goes in ``extra_body``.
@@ -65,7 +90,11 @@ def parse_line(text: str | bytes, number: int, model: str | None = None) -> Row 
 
 
 def parse_record(record: Any, number: int, model: str | None = None) -> Row | BadRow:
-    """The row of one input record (a decoded line, or a CSV/Parquet row as a dict)."""
+    """The row of one input record (a decoded line, or a CSV/Parquet row as a dict).
+
+    A plain line with ``question`` and neither ``messages`` nor ``prompt`` is a knowledge-llm
+    request (a knowledge-llm ``prompt`` goes in a line with a ``url``).
+    """
     if not isinstance(record, dict):
         allowed = 'a JSON object: {"custom_id", "method", "url", "body"}, messages or prompt'
         return BadRow(default_id(number), RequestValidationError(f"line {number}", record, allowed))
@@ -73,6 +102,8 @@ def parse_record(record: Any, number: int, model: str | None = None) -> Row | Ba
     try:
         if "body" in record or "url" in record:
             url, body = _request_line(record, number)
+        elif "question" in record and "messages" not in record and "prompt" not in record:
+            url, body = KNOWLEDGE_URL, {k: v for k, v in record.items() if k != "custom_id"}
         else:
             url, body = CHAT_URL, _plain_body(record, number)
     except RequestValidationError as error:
@@ -142,9 +173,49 @@ def chat_arguments(body: Mapping[str, Any]) -> dict[str, Any]:
     return arguments
 
 
+def knowledge_app(url: str) -> str | None:
+    """The application of a knowledge-llm ``url`` (``RUN_APP``: the run's); None for others."""
+    found = _KNOWLEDGE_URL_PATTERN.fullmatch(url)
+    return found.group(1) if found else None
+
+
+def knowledge_arguments(body: Mapping[str, Any]) -> dict[str, Any]:
+    """``AsyncKnowledgeClient.answer`` keyword arguments for a knowledge-llm request body.
+
+    ``options.stream`` is dropped (a row is answered whole); keys the client does not name
+    (``options``, fields of the service this package does not know) go in ``extra_body``.
+    """
+    arguments = {key: value for key, value in body.items() if key in KNOWLEDGE_FIELDS}
+    extra = {key: value for key, value in body.items() if key not in KNOWLEDGE_FIELDS}
+    options = extra.pop("options", None)
+    if isinstance(options, dict):
+        options = {key: value for key, value in options.items() if key != "stream"}
+    if options:  # anything but an object is refused by the client, naming it
+        extra["options"] = options
+    if extra:
+        arguments["extra_body"] = extra
+    return arguments
+
+
+def refuse_batch_api_row(row: Row) -> None:
+    """Refuse a row the Batch API does not take: a knowledge-llm request (online only).
+
+    The Batch API takes chat and embeddings lines (docs/service-facts.md, "Batch"); call it
+    on every row before anything is uploaded.
+    """
+    if knowledge_app(row.url) is not None:
+        raise RequestValidationError(
+            f"row {row.custom_id}: url",
+            row.url,
+            "a chat or embeddings url: the Batch API does not take knowledge-llm requests",
+            "Send them online (--via online takes chat rows too), or in a file of their own.",
+        )
+
+
 def estimated_tokens(body: Mapping[str, Any]) -> int:
     """A guess of the tokens a request costs: its text, plus the most the answer may take."""
-    text = json.dumps(body.get("messages"), ensure_ascii=False)
+    asked = body.get("messages") or [body.get(key) for key in ("prompt", "question", "content")]
+    text = json.dumps(asked, ensure_ascii=False)
     limit = body.get("max_completion_tokens") or body.get("max_tokens") or 0
     choices = body.get("n") or 1
     answer = limit * choices if isinstance(limit, int) and isinstance(choices, int) else 0
@@ -154,9 +225,15 @@ def estimated_tokens(body: Mapping[str, Any]) -> int:
 # --------------------------------------------------------------------------- results
 
 
-def result_line(custom_id: str, completion: Mapping[str, Any]) -> dict[str, Any]:
-    """The result line of an answered row (the Batch API's output file line)."""
-    request_id = completion.get("request_id")
+def result_line(
+    custom_id: str, completion: Mapping[str, Any], request_id: str | None = None
+) -> dict[str, Any]:
+    """The result line of an answered row (the Batch API's output file line).
+
+    ``completion`` is the answer's body: a chat completion, or a knowledge-llm answer;
+    ``request_id`` is the body's unless given (knowledge-llm's may come from a header).
+    """
+    request_id = request_id or completion.get("request_id")
     return {
         "id": request_id,
         "custom_id": custom_id,
@@ -231,6 +308,36 @@ def line_error(line: Mapping[str, Any]) -> dict[str, Any] | None:
     return {"code": str(inner.get("code") or f"http_{status}"), "message": inner.get("message", "")}
 
 
+def _with_subclasses(*classes: type) -> frozenset[str]:
+    names: set[str] = set()
+    found: list[type] = list(classes)
+    while found:
+        kind = found.pop()
+        names.add(kind.__name__)
+        found += kind.__subclasses__()
+    return frozenset(names)
+
+
+#: Errors of a request the service refused as such (bad parameters, input too long, moderation).
+REFUSED_REQUEST_ERRORS = _with_subclasses(BadRequestError, ContentFilterError)
+
+
+def retried_on_rerun(line: Mapping[str, Any]) -> bool:
+    """Whether a rerun with ``retry_failed`` sends the row of this result line again.
+
+    Failed rows are, except those the service refused as requests (``REFUSED_REQUEST_ERRORS``,
+    or HTTP 400 in a line without our error type): sent again, they are refused again. Rows
+    our own validation refused are sent again: that costs no request, and what has been
+    mended since (the input, a model, an application, a host) lets them through.
+    """
+    error = line_error(line)
+    if error is None:
+        return False
+    if error.get("type"):
+        return error["type"] not in REFUSED_REQUEST_ERRORS
+    return _dict(line.get("response")).get("status_code") != 400
+
+
 def normalised_line(line: dict[str, Any]) -> dict[str, Any]:
     """A downloaded result line in our shape: ``error`` always ``{code, message}`` or null."""
     return {**line, "error": line_error(line)}
@@ -260,11 +367,12 @@ def result_columns(line: Mapping[str, Any]) -> dict[str, Any]:
     choice = _dict(first) if error is None else {}
     message = _dict(choice.get("message"))
     usage = line_usage(line)
+    knowledge = error is None and "choices" not in body and "result" in body
     return {
         "custom_id": line.get("custom_id"),
         "status_code": response.get("status_code"),
         "request_id": response.get("request_id") or line.get("id"),
-        "content": message.get("content"),
+        "content": _knowledge_answer(body) if knowledge else message.get("content"),
         "reasoning_content": message.get("reasoning_content"),
         "tool_calls": json.dumps(message["tool_calls"]) if message.get("tool_calls") else None,
         "finish_reason": choice.get("finish_reason"),
@@ -274,6 +382,14 @@ def result_columns(line: Mapping[str, Any]) -> dict[str, Any]:
         "error_code": error["code"] if error else None,
         "error_message": error["message"] if error else None,
     }
+
+
+def _knowledge_answer(body: Mapping[str, Any]) -> str | None:
+    """The text of a knowledge-llm answer's ``result.data``; None if it has none."""
+    try:
+        return parse_knowledge_body(body).answer
+    except ResponseDecodeError:
+        return None
 
 
 #: The columns ``result_columns`` makes, in order, and those of them that hold integers.

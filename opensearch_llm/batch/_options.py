@@ -9,7 +9,15 @@ from opensearch_llm._errors import RequestValidationError
 
 #: Options of a Batch API run only; those of an online run only are ``ONLINE_OPTIONS``.
 BATCH_API_OPTIONS = ("completion_window", "poll_seconds")
-ONLINE_OPTIONS = ("concurrency", "requests_per_minute", "tokens_per_minute", "max_connections")
+ONLINE_OPTIONS = (
+    "concurrency",
+    "requests_per_minute",
+    "tokens_per_minute",
+    "max_connections",
+    "retry_failed",
+    "app",
+    "knowledge_host",
+)
 
 
 def refuse_options(options: Mapping[str, Any], names: Iterable[str], where: str) -> None:

@@ -1,11 +1,13 @@
-"""The online runner: every row of a file through the async chat client, resumable.
+"""The online runner: every row of a file through the async clients, resumable.
+
+Chat rows go to the chat client, knowledge-llm rows to a knowledge client of their application
+(made when a row first needs it), through one window, one rate limiter and one retry queue.
 
 Workers take rows from the input as it is read and write each result line as it completes, so
 memory does not grow with the rows, apart from 8 bytes per id already in the output: those rows
-are skipped. Retries
-follow the core's policy (``_retry``: which errors, how long to wait) but are run here, not in
-the client, so that a 429 can narrow the window and a row waiting for its retry does not hold
-a worker: it waits in a queue while the workers go on with other rows.
+are skipped. Retries follow the core's policy (``_retry``: which errors, how long to wait) but
+are run here, not in the client, so that a 429 can narrow the window and a row waiting for its
+retry does not hold a worker: it waits in a queue while the workers go on with other rows.
 """
 
 from __future__ import annotations
@@ -13,13 +15,20 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import os
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from opensearch_llm._config import DEFAULT_MAX_RETRY_AFTER
+from opensearch_llm._config import (
+    DEFAULT_MAX_RETRY_AFTER,
+    KNOWLEDGE_APP_ENV_VAR,
+    KNOWLEDGE_HOST_ENV_VAR,
+    KNOWLEDGE_OPTION_NAMES,
+)
 from opensearch_llm._errors import (
     OpenSearchLLMError,
     RateLimitError,
@@ -31,24 +40,31 @@ from opensearch_llm.batch._control import AdaptiveWindow, RateLimits
 from opensearch_llm.batch._files import (
     ResultWriter,
     count_rows,
+    drop_lines,
     finished_ids,
     journal_path,
     read_rows,
 )
 from opensearch_llm.batch._formats import (
-    ONLINE_URLS,
+    CHAT_URL,
+    ONLINE_ENDPOINTS,
+    RUN_APP,
     BadRow,
     Row,
     chat_arguments,
     error_line,
     estimated_tokens,
+    knowledge_app,
+    knowledge_arguments,
     line_usage,
     result_line,
+    retried_on_rerun,
 )
 from opensearch_llm.batch._options import BATCH_API_OPTIONS, refuse_options
 from opensearch_llm.batch._progress import Progress
 from opensearch_llm.batch._summary import BatchSummary
 from opensearch_llm.chat import AsyncChatClient
+from opensearch_llm.knowledge import AsyncKnowledgeClient
 
 #: Requests in flight at most (the window starts there; 429s narrow it).
 DEFAULT_CONCURRENCY = 32
@@ -105,8 +121,60 @@ class _Queue:
 Sink = Callable[[Row | BadRow, dict[str, Any]], None]
 
 
+class KnowledgeClients:
+    """A run's knowledge-llm clients, one per application, made when a row first needs one.
+
+    So a run without knowledge-llm rows needs no host. ``host`` (else
+    ``OPENSEARCH_LLM_KNOWLEDGE_HOST``) and ``app`` (else ``OPENSEARCH_LLM_APP``: for rows that
+    leave the application to the run) are looked for then; a missing one fails those rows,
+    naming it. ``options`` are the chat client's: the connection options are shared.
+    """
+
+    def __init__(self, host: str | None, app: str | None, options: Mapping[str, Any]) -> None:
+        self._host = host
+        self._app = app
+        shared = (*KNOWLEDGE_OPTION_NAMES, "http_client")
+        self._options = {name: value for name, value in options.items() if name in shared}
+        self._clients: dict[str, AsyncKnowledgeClient] = {}
+
+    def client(self, app: str) -> AsyncKnowledgeClient:
+        """The client of application ``app`` (``RUN_APP``: the run's application)."""
+        name = _given("app", self._app, KNOWLEDGE_APP_ENV_VAR, _APP) if app == RUN_APP else app
+        if name not in self._clients:
+            host = _given("knowledge_host", self._host, KNOWLEDGE_HOST_ENV_VAR, _HOST)
+            self._clients[name] = AsyncKnowledgeClient(host=host, app=name, **self._options)
+        return self._clients[name]
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The secrets of the clients made so far."""
+        return tuple(s for client in self._clients.values() for s in client._config.secrets)
+
+    async def aclose(self) -> None:
+        """Close every client made."""
+        for client in self._clients.values():
+            await client.aclose()
+
+
+def _given(name: str, value: str | None, env_var: str, what: str) -> str:
+    """``value``, else ``env_var``'s; a ``RequestValidationError`` saying where to set it."""
+    found = value or os.environ.get(env_var)
+    if not found:
+        flag = "--" + name.replace("_", "-")
+        hint = f"Pass {name}=... ({flag}) or set {env_var}."
+        raise RequestValidationError(name, value, what, hint)
+    return found
+
+
+_HOST = "the knowledge-llm host (the OpenSearch instance's endpoint)"
+_APP = "the knowledge-llm application of rows that name none"
+
+
 class RowRunner:
-    """Rows through the client: the controls, retries, and counts; results go to ``sink``."""
+    """Rows through the clients: the controls, retries, and counts; results go to ``sink``.
+
+    Without ``knowledge`` clients, knowledge-llm rows fail (each with its error line).
+    """
 
     def __init__(
         self,
@@ -118,8 +186,10 @@ class RowRunner:
         window: AdaptiveWindow,
         limits: RateLimits,
         max_retries: int,
+        knowledge: KnowledgeClients | None = None,
     ) -> None:
         self.client = client
+        self.knowledge = knowledge
         self.sink = sink
         self.summary = summary
         self.progress = progress
@@ -160,7 +230,8 @@ class RowRunner:
         try:
             return await self._attempt(row, attempt, queue)
         except Exception as error:
-            hide_secrets(error, self.client._config.secrets)
+            knowledge = self.knowledge.secrets if self.knowledge else ()
+            hide_secrets(error, (*self.client._config.secrets, *knowledge))
             return error_line(row.custom_id, error)
 
     async def _attempt(
@@ -169,18 +240,15 @@ class RowRunner:
         """The result line of one attempt, or None when the row was queued for a retry."""
         if isinstance(row, BadRow):
             return error_line(row.custom_id, row.error)
-        if row.url not in ONLINE_URLS:
-            allowed = ", ".join(sorted(ONLINE_URLS)) + " (other endpoints: --via batch-api)"
-            return error_line(row.custom_id, RequestValidationError("url", row.url, allowed))
         try:
-            arguments = chat_arguments(row.body)
+            ask = self._request(row)
         except RequestValidationError as error:
             return error_line(row.custom_id, error)
         estimate = estimated_tokens(row.body) if self.limits.counts_tokens else 0
         await self.limits.before_request(estimate)
         sent_in = await self.window.acquire()
         try:
-            completion = await self.client.create(**arguments)
+            line = await ask()
         except RequestValidationError as error:  # refused before sending
             return error_line(row.custom_id, error)
         except OpenSearchLLMError as error:
@@ -190,10 +258,21 @@ class RowRunner:
             self.window.release()
         self.summary.requests += 1
         self.window.answered()
-        line = result_line(row.custom_id, completion)
         if self.limits.counts_tokens:
             await self.limits.settle(estimate, line_usage(line).get("total_tokens", 0))
         return line
+
+    def _request(self, row: Row) -> Callable[[], Awaitable[dict[str, Any]]]:
+        """How to ask for ``row``'s result line, with its arguments checked now."""
+        if row.url == CHAT_URL:
+            return partial(_ask_chat, self.client, row.custom_id, chat_arguments(row.body))
+        app = knowledge_app(row.url)
+        if app is None:
+            raise RequestValidationError("url", row.url, ONLINE_ENDPOINTS)
+        if self.knowledge is None:
+            raise RequestValidationError("url", row.url, f"{CHAT_URL} (knowledge-llm: batch.run)")
+        client = self.knowledge.client(app)
+        return partial(_ask_knowledge, client, row.custom_id, knowledge_arguments(row.body))
 
     def _failed(
         self, row: Row, attempt: int, error: OpenSearchLLMError, sent_in: int, queue: _Queue
@@ -214,6 +293,19 @@ class RowRunner:
         self.progress.update(self.summary, self.window.allowed)
 
 
+async def _ask_chat(
+    client: AsyncChatClient, custom_id: str, arguments: dict[str, Any]
+) -> dict[str, Any]:
+    return result_line(custom_id, await client.create(**arguments))
+
+
+async def _ask_knowledge(
+    client: AsyncKnowledgeClient, custom_id: str, arguments: dict[str, Any]
+) -> dict[str, Any]:
+    result = await client.answer(**arguments)
+    return result_line(custom_id, result.raw, result.request_id)
+
+
 async def arun(
     input: str | Path,
     output: str | Path,
@@ -224,15 +316,24 @@ async def arun(
     tokens_per_minute: float | None = None,
     max_retries: int = DEFAULT_BATCH_MAX_RETRIES,
     progress: bool = True,
+    retry_failed: bool = False,
+    app: str | None = None,
+    knowledge_host: str | None = None,
     **client_options: Any,
 ) -> BatchSummary:
-    """Answer every row of ``input`` with the chat API; append the result lines to ``output``.
+    """Answer every row of ``input`` (chat or knowledge-llm); append result lines to ``output``.
 
     Rows whose ``custom_id`` is already in ``output`` are skipped, so running it again after
-    a crash or Ctrl-C finishes the job without sending a finished row twice. ``model`` fills
-    rows without one; ``client_options`` go to :class:`~opensearch_llm.AsyncChatClient`
-    (``api_key``, ``base_url``, ``region``, ``timeout``...). Returns the summary; rows that
-    failed are in ``output`` with their error.
+    a crash or Ctrl-C finishes the job without sending a finished row twice. With
+    ``retry_failed``, failed rows are sent again (all but those the service refused as requests:
+    ``retried_on_rerun``): their lines are first taken out of ``output``, which is rewritten
+    atomically. ``model`` fills chat rows without one; ``client_options`` go to
+    :class:`~opensearch_llm.AsyncChatClient` (``api_key``, ``base_url``, ``region``,
+    ``timeout``...), and their connection options to the
+    :class:`~opensearch_llm.AsyncKnowledgeClient` of knowledge-llm rows, with
+    ``knowledge_host`` (else ``OPENSEARCH_LLM_KNOWLEDGE_HOST``) and ``app`` (else
+    ``OPENSEARCH_LLM_APP``), the application of rows that name none. Returns the summary; rows
+    that failed are in ``output`` with their error.
 
     Example::
 
@@ -244,12 +345,17 @@ async def arun(
     limits = RateLimits(requests_per_minute, tokens_per_minute)
     check_retries(max_retries)
     started = time.monotonic()
-    done = await asyncio.to_thread(finished_ids, journal_path(output))
+    client_options = {"max_connections": concurrency, **client_options, "max_retries": 0}
+    client = AsyncChatClient(**client_options)  # checked before the output is touched
+    knowledge = KnowledgeClients(knowledge_host, app, client_options)
     rows_in_input = await asyncio.to_thread(count_rows, input)
-    summary = BatchSummary(str(output), rows=rows_in_input, skipped=len(done))
+    journal = journal_path(output)
+    retried = await asyncio.to_thread(drop_lines, journal, retried_on_rerun) if retry_failed else 0
+    done = await asyncio.to_thread(finished_ids, journal)
+    summary = BatchSummary(
+        str(output), rows=rows_in_input, skipped=len(done), retried_failed=retried
+    )
     rows = (row for row in read_rows(input, model) if row.custom_id not in done)
-    client_options.setdefault("max_connections", concurrency)
-    client = AsyncChatClient(**{**client_options, "max_retries": 0})
     writer = ResultWriter(output)
     bar = Progress(summary, enabled=progress)
     runner = RowRunner(
@@ -260,6 +366,7 @@ async def arun(
         window=window,
         limits=limits,
         max_retries=max_retries,
+        knowledge=knowledge,
     )
     try:
         await runner.run(rows, concurrency)
@@ -268,6 +375,7 @@ async def arun(
         bar.close()
         await asyncio.to_thread(writer.close)  # a CSV or Parquet output is written now
         await client.aclose()
+        await knowledge.aclose()
     return summary
 
 

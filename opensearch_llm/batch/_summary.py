@@ -30,6 +30,8 @@ class BatchSummary:
     batch_id: str | None = None
     #: The Batch API batch's final status (``completed``, ``cancelled``, ``expired``...).
     status: str | None = None
+    #: Failed rows of an earlier run sent again (``retry_failed``): not among ``skipped``.
+    retried_failed: int = 0
 
     @property
     def missing(self) -> int:
@@ -58,7 +60,8 @@ class BatchSummary:
         done = self.succeeded + self.failed
         lines = [
             f"{done} rows done in {self.seconds:.1f}s: {self.succeeded} answered, "
-            f"{self.failed} failed; {self.skipped} skipped (already in {self.output})",
+            f"{self.failed} failed; {self.skipped} skipped (already in {self.output})"
+            + (f"; {self.retried_failed} failed before, sent again" if self.retried_failed else ""),
             f"requests {self.requests} (retries {self.retries}, 429s {self.rate_limited}); "
             f"tokens {self.total_tokens} (prompt {self.prompt_tokens}, "
             f"completion {self.completion_tokens})",

@@ -12,13 +12,21 @@ from opensearch_llm.batch._files import (
     FinishedIds,
     ResultWriter,
     count_rows,
+    drop_lines,
     drop_unfinished_line,
     finished_ids,
     journal_path,
     read_results,
     read_rows,
 )
-from opensearch_llm.batch._formats import CHAT_URL, RESULT_COLUMNS, BadRow, Row, result_line
+from opensearch_llm.batch._formats import (
+    CHAT_URL,
+    KNOWLEDGE_URL,
+    RESULT_COLUMNS,
+    BadRow,
+    Row,
+    result_line,
+)
 
 from .support import write_prompts
 
@@ -169,3 +177,56 @@ def test_a_missing_input_is_a_validation_error(tmp_path: Path) -> None:
 
     with pytest.raises(RequestValidationError, match="input"):
         count_rows(tmp_path / "nowhere.jsonl")
+
+
+def test_csv_knowledge_rows_take_question_and_content(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["custom_id", "prompt", "question", "content"])
+        writer.writeheader()
+        writer.writerow({"custom_id": "a", "question": "q", "content": '["p1", "p2"]'})
+        writer.writerow({"custom_id": "b", "question": "q", "content": "one passage, [1]"})
+        writer.writerow({"custom_id": "c", "prompt": "hi", "content": "not a knowledge row"})
+        writer.writerow({"custom_id": "d", "question": "q", "content": "[broken"})
+    rows = list(read_rows(path, model="qwen-plus"))
+    assert rows[0] == Row("a", KNOWLEDGE_URL, {"question": "q", "content": ["p1", "p2"]})
+    assert rows[1] == Row("b", KNOWLEDGE_URL, {"question": "q", "content": ["one passage, [1]"]})
+    assert rows[2] == Row(
+        "c", CHAT_URL, {"model": "qwen-plus", "messages": [{"role": "user", "content": "hi"}]}
+    )
+    assert isinstance(rows[3], BadRow) and rows[3].error.field == "row 4: content"
+
+
+def _journal(path: Path, lines: list[dict[str, object]]) -> bytes:
+    path.write_bytes(b"".join(json.dumps(line).encode() + b"\n" for line in lines))
+    return path.read_bytes()
+
+
+def test_drop_lines_rewrites_the_journal_without_the_picked_lines(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    lines = [
+        {"custom_id": f"id-{n}", "error": {"code": "x"} if n % 3 == 0 else None} for n in range(9)
+    ]
+    _journal(path, lines)
+    with open(path, "ab") as handle:
+        handle.write(
+            b"not json, kept\n" + b'{"custom_id": "cut", "error": {"code": "x"}'
+        )  # cut short
+
+    dropped = drop_lines(path, lambda line: line["error"] is not None)
+
+    assert dropped == 3
+    kept = [json.dumps(line).encode() + b"\n" for line in lines if line["error"] is None]
+    assert path.read_bytes() == b"".join(kept) + b"not json, kept\n"  # the others byte for byte
+    assert list(tmp_path.iterdir()) == [path]  # no rewrite file left behind
+
+
+def test_drop_lines_leaves_a_journal_with_nothing_to_drop_as_it_is(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    before = _journal(path, [{"custom_id": "a", "error": None}])
+    inode = path.stat().st_ino
+    assert drop_lines(path, lambda line: line["error"] is not None) == 0
+    assert path.read_bytes() == before and path.stat().st_ino == inode
+    assert list(tmp_path.iterdir()) == [path]
+    assert drop_lines(tmp_path / "missing.jsonl", lambda line: True) == 0
+    assert not (tmp_path / "missing.jsonl").exists()

@@ -6,21 +6,37 @@ import json
 
 import pytest
 
-from opensearch_llm import APITimeoutError, BadRequestError, RequestValidationError
+from opensearch_llm import (
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ContentFilterError,
+    ContextWindowExceededError,
+    InternalServerError,
+    NotFoundError,
+    RateLimitError,
+    RequestValidationError,
+)
 from opensearch_llm.batch._formats import (
     CHAT_URL,
+    KNOWLEDGE_URL,
+    RUN_APP,
     BadRow,
     Row,
     chat_arguments,
     error_code,
     error_line,
     estimated_tokens,
+    knowledge_app,
+    knowledge_arguments,
     line_error,
     normalised_line,
     parse_line,
+    refuse_batch_api_row,
     request_line,
     result_columns,
     result_line,
+    retried_on_rerun,
 )
 
 MESSAGES = [{"role": "user", "content": "What is 2+2?"}]
@@ -195,3 +211,108 @@ def test_an_unexpected_error_is_a_line_with_its_type_and_a_code() -> None:
         "type": "KeyError",
     }
     assert line["response"] is None
+
+
+# --------------------------------------------------------------------------- knowledge-llm rows
+
+KNOWLEDGE_BODY = {"question": "What is OpenSearch?", "content": ["OpenSearch is a search engine."]}
+
+
+def test_knowledge_lines_are_plain_question_lines_or_lines_with_the_action_path() -> None:
+    plain = parse_line(json.dumps({"custom_id": "k", **KNOWLEDGE_BODY}), 1, model="qwen-plus")
+    assert plain == Row("k", KNOWLEDGE_URL, KNOWLEDGE_BODY)  # the chat model does not fill it
+    assert knowledge_app(KNOWLEDGE_URL) == RUN_APP  # the run's application
+    url = "/v3/openapi/apps/my_app/actions/knowledge-llm"
+    line = {"custom_id": "u", "method": "POST", "url": url, "body": KNOWLEDGE_BODY}
+    row = parse_line(json.dumps(line), 2, model="qwen-plus")
+    assert row == Row("u", url, KNOWLEDGE_BODY) and knowledge_app(url) == "my_app"
+    for chat_line in ({"question": "q", "messages": MESSAGES}, {"question": "q", "prompt": "p"}):
+        chat = parse_line(json.dumps(chat_line), 3)
+        assert isinstance(chat, Row) and chat.url == CHAT_URL  # messages or prompt: a chat line
+    for other in (CHAT_URL, "/v1/embeddings", "/v3/openapi/apps/a/b/actions/knowledge-llm"):
+        assert knowledge_app(other) is None
+
+
+def test_knowledge_arguments_drop_stream_and_pass_unknown_fields_in_extra_body() -> None:
+    body = {
+        **KNOWLEDGE_BODY,
+        "type": "text",
+        "csi_level": "loose",
+        "model": "qwen-plus",
+        "options": {"stream": True, "chat_history": []},
+        "x_new_field": 1,
+    }
+    assert knowledge_arguments(body) == {
+        **KNOWLEDGE_BODY,
+        "type": "text",
+        "csi_level": "loose",
+        "model": "qwen-plus",
+        "extra_body": {"options": {"chat_history": []}, "x_new_field": 1},
+    }
+    assert knowledge_arguments({"prompt": "p", "options": {"stream": False}}) == {"prompt": "p"}
+
+
+def test_the_batch_api_check_refuses_knowledge_rows_naming_them() -> None:
+    refuse_batch_api_row(Row("c", CHAT_URL, {}))
+    refuse_batch_api_row(Row("e", "/v1/embeddings", {}))
+    for url in (KNOWLEDGE_URL, "/v3/openapi/apps/my_app/actions/knowledge-llm"):
+        with pytest.raises(RequestValidationError) as caught:
+            refuse_batch_api_row(Row("k-7", url, KNOWLEDGE_BODY))
+        assert caught.value.field == "row k-7: url" and "--via online" in str(caught.value)
+
+
+def test_knowledge_result_lines_give_the_answer_as_content() -> None:
+    answer = {
+        "request_id": "r1",
+        "latency": 0.1,
+        "result": {"data": [{"answer": "It is ", "type": "text"}, {"answer": "a search engine."}]},
+        "errors": [],
+    }
+    line = result_line("k", answer)
+    assert line["response"] == {"status_code": 200, "request_id": "r1", "body": answer}
+    columns = result_columns(line)
+    assert columns["content"] == "It is a search engine." and columns["error_code"] is None
+    assert result_columns(result_line("k", {"result": "?"}, "r2"))["request_id"] == "r2"
+    assert result_columns(result_line("k", {"result": "?"}))["content"] is None
+    failed = error_line("k", BadRequestError("no", status=200, code="1001", body=answer))
+    assert (
+        result_columns(failed)["content"] is None and result_columns(failed)["error_code"] == "1001"
+    )
+
+
+def test_estimated_tokens_of_a_knowledge_row_count_its_question_and_passages() -> None:
+    assert estimated_tokens(KNOWLEDGE_BODY) > estimated_tokens({"question": "What is OpenSearch?"})
+    assert estimated_tokens({"question": "x" * 400}) >= 100
+
+
+# --------------------------------------------------------------------------- retry_failed
+
+
+@pytest.mark.parametrize(
+    ("error", "retried"),
+    [
+        (InternalServerError("down", status=503, code="service_unavailable"), True),
+        (RateLimitError("slow down", status=429), True),
+        (APITimeoutError("slow"), True),
+        (AuthenticationError("key", status=401), True),  # a key mended since
+        (NotFoundError("model", status=404, code="model_not_found"), True),
+        (RequestValidationError("model", None, "a model"), True),  # never sent: costs nothing
+        (KeyError("a bug"), True),
+        (BadRequestError("bad", status=400, code="invalid_parameter_error"), False),
+        (ContextWindowExceededError("long", status=400, code="InvalidParameter"), False),
+        (ContentFilterError("blocked", status=400, code="data_inspection_failed"), False),
+        (ContentFilterError("blocked", status=200, code="data_inspection_failed"), False),
+    ],
+)
+def test_a_rerun_retries_failed_rows_but_those_the_service_refused_as_requests(
+    error: Exception, retried: bool
+) -> None:
+    assert retried_on_rerun(error_line("a", error)) is retried
+
+
+def test_lines_without_our_error_type_are_judged_by_their_status() -> None:
+    downloaded = {"custom_id": "a", "response": {"status_code": 400}, "error": {"code": "x"}}
+    assert not retried_on_rerun(downloaded)
+    assert retried_on_rerun({**downloaded, "response": {"status_code": 500}})
+    assert retried_on_rerun({"custom_id": "a", "response": None, "error": {"code": "x"}})
+    assert not retried_on_rerun(result_line("a", {"request_id": "r", "choices": []}))

@@ -1,4 +1,7 @@
-"""``opensearch-llm batch run`` killed with SIGKILL half-way, then run again: nothing lost or sent twice."""
+"""``opensearch-llm batch run`` killed with SIGKILL half-way, then run again: nothing lost or sent twice.
+
+And the rewrite of the output that ``--retry-failed`` makes, killed at any point: nothing lost.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from opensearch_llm.batch._files import drop_lines
+from opensearch_llm.batch._formats import retried_on_rerun
 from opensearch_llm.emulator import Emulator
 
 from .support import KEY, id_counts, results, write_prompts
@@ -98,3 +105,69 @@ def test_a_run_killed_half_way_finishes_on_the_rerun_without_sending_a_finished_
 def _whole_lines(path: Path) -> list[dict[str, Any]]:
     """The result lines written in full (a kill may cut the last one short)."""
     return [json.loads(raw) for raw in path.read_bytes().split(b"\n")[:-1]]
+
+
+# --------------------------------------------------------------------------- the rewrite of --retry-failed
+
+#: Runs ``drop_lines`` on a journal, pausing (for the kill) at one point: after ``lines`` lines
+#: were copied, after the copy was synced to disk, or after it replaced the journal.
+REWRITE = """
+import os, sys, time
+from opensearch_llm.batch import _files
+from opensearch_llm.batch._formats import retried_on_rerun
+
+path, point = sys.argv[1], sys.argv[2]
+
+def pause():
+    print("paused", flush=True)
+    time.sleep(60)
+
+def pausing(call, after=1):
+    calls = [0]
+    def wrapper(*args):
+        result = call(*args)
+        calls[0] += 1
+        if calls[0] == after:
+            pause()
+        return result
+    return wrapper
+
+if point == "copying":
+    _files._picked = pausing(_files._picked, after=500)
+elif point == "synced":
+    os.fsync = pausing(os.fsync)
+else:
+    os.replace = pausing(os.replace)
+_files.drop_lines(path, retried_on_rerun)
+"""
+
+
+@pytest.mark.parametrize("point", ["copying", "synced", "replaced"])
+def test_a_kill_during_the_rewrite_leaves_the_old_journal_or_the_new_one_whole(
+    tmp_path: Path, point: str
+) -> None:
+    journal = tmp_path / "out.jsonl"
+    lines = [_line(n, failed=n % 4 == 0) for n in range(2000)]
+    journal.write_bytes(b"".join(lines))
+    old = journal.read_bytes()
+    new = b"".join(line for n, line in enumerate(lines) if n % 4)
+
+    rewrite = subprocess.Popen(
+        [sys.executable, "-c", REWRITE, str(journal), point], stdout=subprocess.PIPE, text=True
+    )
+    assert rewrite.stdout is not None and rewrite.stdout.readline() == "paused\n"
+    rewrite.kill()
+    rewrite.communicate()
+
+    assert journal.read_bytes() == (new if point == "replaced" else old)
+    # A rerun goes on from what the kill left: the same journal in the end, nothing lost.
+    assert drop_lines(journal, retried_on_rerun) == (0 if point == "replaced" else 500)
+    assert journal.read_bytes() == new and sorted(tmp_path.iterdir()) == [journal]
+
+
+def _line(number: int, *, failed: bool) -> bytes:
+    error = {"code": "service_unavailable", "message": "down", "type": "InternalServerError"}
+    line = {"custom_id": f"id-{number}", "response": None, "error": error if failed else None}
+    if not failed:
+        line["response"] = {"status_code": 200, "request_id": f"r{number}", "body": {}}
+    return json.dumps(line).encode() + b"\n"

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import functools
 import gc
+import io
 import json
 import tracemalloc
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,8 @@ import pytest
 
 from opensearch_llm import RequestValidationError
 from opensearch_llm.batch import BatchSummary, arun, run
+from opensearch_llm.batch._files import journal_path
+from opensearch_llm.batch._formats import KNOWLEDGE_URL
 from opensearch_llm.emulator import Emulator
 
 from .support import KEY, client_options, id_counts, prompt_ids, results, write_prompts
@@ -355,3 +360,235 @@ def test_the_files_are_counted_read_and_written_off_the_event_loop(
     )
     assert summary.succeeded == 5
     assert on_loop == {"count_rows": False, "finished_ids": False, "close": False}
+
+
+# --------------------------------------------------------------------------- retry_failed
+
+
+def _knowledge_ids(emulator: Emulator) -> Counter[str]:
+    """How many knowledge-llm requests the emulator received for each row (by its question)."""
+    return Counter(
+        request.json["question"]
+        for request in emulator.requests
+        if request.path.endswith("/knowledge-llm") and isinstance(request.json, dict)
+    )
+
+
+@pytest.mark.parametrize("output", ["out.jsonl", "out.csv"])
+def test_a_rerun_with_retry_failed_sends_the_failed_rows_again_and_only_them(
+    tmp_path: Path, served: Any, monkeypatch: pytest.MonkeyPatch, output: str
+) -> None:
+    monkeypatch.delenv("OPENSEARCH_LLM_APP", raising=False)
+    emulator = Emulator(max_recorded=None)
+    server = served(emulator)
+    source, out = write_prompts(tmp_path / "in.jsonl", 100), tmp_path / output
+    with open(source, "a") as handle:
+        blocked = {"custom_id": "id-blocked", "prompt": "question blocked"}
+        handle.write(json.dumps({**blocked, "model": "fault/data-inspection-failed"}) + "\n")
+        handle.write(json.dumps({"custom_id": "k", "question": "k", "content": ["p"]}) + "\n")
+    options = {
+        "model": "qwen-plus",
+        "max_retries": 0,
+        "knowledge_host": server.origin,
+        **client_options(server),
+    }
+    emulator.script_faults(["503"] * 20)  # the first 20 requests fail; no retries
+    first = run(source, out, **options)  # the knowledge row has no application: it fails too
+    assert first.failures == {
+        "service_unavailable": 20,
+        "data_inspection_failed": 1,
+        "request_validation_error": 1,
+    }
+    failed = {line["custom_id"] for line in results(journal_path(out)) if line["error"]}
+    emulator.reset()
+
+    again = run(source, out, retry_failed=True, app="emulator-app", **options)
+
+    # The failed rows, and only them, are sent again; not the one the service refused as such.
+    assert set(prompt_ids(emulator)) == failed - {"id-blocked", "k"}
+    assert set(prompt_ids(emulator).values()) == {1} and _knowledge_ids(emulator) == {"k": 1}
+    assert again.retried_failed == 21 and again.skipped == 102 - 21 and again.succeeded == 21
+    assert "21 failed before, sent again" in str(again)
+    lines = {line["custom_id"]: line for line in results(journal_path(out))}
+    assert set(id_counts(journal_path(out)).values()) == {1} and len(lines) == 102
+    assert [i for i, line in lines.items() if line["error"]] == ["id-blocked"]
+    if output == "out.csv":  # the table is written again from the journal
+        with open(out, newline="") as handle:
+            table = list(csv.DictReader(handle))
+        assert len(table) == 102 and {r["custom_id"] for r in table} == set(lines)
+        assert sum(1 for r in table if r["error_code"]) == 1
+    emulator.reset()
+    last = run(source, out, retry_failed=True, **options)  # nothing left worth sending
+    assert emulator.request_count == 0 and last.retried_failed == 0 and last.skipped == 102
+
+
+def test_without_retry_failed_a_rerun_sends_no_failed_row_again(
+    tmp_path: Path, served: Any
+) -> None:
+    emulator = Emulator()
+    server = served(emulator)
+    source, out = write_prompts(tmp_path / "in.jsonl", 10), tmp_path / "out.jsonl"
+    emulator.script_faults(["503"] * 3)
+    run(source, out, model="qwen-plus", max_retries=0, **client_options(server))
+    before = out.read_bytes()
+    emulator.reset()
+    again = run(source, out, model="qwen-plus", **client_options(server))
+    assert emulator.request_count == 0 and again.skipped == 10 and again.failed == 0
+    assert out.read_bytes() == before  # the failed rows' lines stay as they were
+
+
+# --------------------------------------------------------------------------- knowledge-llm rows
+
+
+def _mixed_file(path: Path) -> Path:
+    """Chat and knowledge-llm rows, answered or failing in every way a knowledge row can."""
+    other_app = "/v3/openapi/apps/other_app/actions/knowledge-llm"
+    lines = [
+        {"custom_id": "chat", "prompt": "question chat"},
+        {"custom_id": "plain", "question": "plain", "content": ["p1", "p2"]},
+        {"custom_id": "url", "url": KNOWLEDGE_URL, "body": {"question": "url", "content": ["p"]}},
+        {"custom_id": "other", "url": other_app, "body": {"question": "other", "options": {"stream": True}}},
+        {"custom_id": "prompt", "url": KNOWLEDGE_URL, "body": {"question": "prompt", "prompt": "Say hi"}},
+        {"custom_id": "moderated", "question": "[restricted] moderated", "csi_level": "loose"},
+        {"custom_id": "invalid", "question": "invalid", "content": "not a list"},
+        {"custom_id": "bad-app", "url": "/v3/openapi/apps/no app/actions/knowledge-llm", "body": {"question": "x"}},
+    ]  # fmt: skip
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def test_a_mixed_file_of_chat_and_knowledge_rows_is_answered_with_errors_as_lines(
+    tmp_path: Path, served: Any
+) -> None:
+    emulator = Emulator(max_recorded=None)
+    server = served(emulator)
+    source, out = _mixed_file(tmp_path / "in.jsonl"), tmp_path / "out.csv"
+
+    summary = run(
+        source, out, model="qwen-plus", app="my_app", knowledge_host=server.origin,
+        **client_options(server),
+    )  # fmt: skip
+
+    lines = {line["custom_id"]: line for line in results(journal_path(out))}
+    assert set(id_counts(journal_path(out)).values()) == {1} and len(lines) == 8
+    answers = {i: line["response"]["body"] for i, line in lines.items() if not line["error"]}
+    assert set(answers) == {"chat", "plain", "url", "other", "prompt"}
+    assert answers["plain"]["result"]["data"][0]["answer"] == "Answer to: plain | Sources: p1 | p2"
+    assert answers["prompt"]["result"]["data"][0]["answer"] == "Answer to: Say hi"
+    assert lines["plain"]["response"]["request_id"] == answers["plain"]["request_id"]
+    assert lines["moderated"]["error"]["code"] == "data_inspection_failed"
+    assert lines["invalid"]["error"]["code"] == "request_validation_error"
+    assert "content" in lines["invalid"]["error"]["message"]
+    assert lines["bad-app"]["error"]["code"] == "request_validation_error"
+    paths = Counter(r.path for r in emulator.requests if r.path.endswith("knowledge-llm"))
+    assert paths == {  # the run's application, unless the row names one; never streamed
+        "/v3/openapi/apps/my_app/actions/knowledge-llm": 4,
+        "/v3/openapi/apps/other_app/actions/knowledge-llm": 1,
+    }
+    assert not any(r.json.get("options", {}).get("stream") for r in emulator.requests)
+    assert summary.succeeded == 5 and summary.failed == 3 and summary.requests == 6
+    with open(out, newline="") as handle:
+        table = {row["custom_id"]: row for row in csv.DictReader(handle)}
+    assert table["chat"]["content"] == "You said: question chat"
+    assert table["url"]["content"] == "Answer to: url | Sources: p"
+    assert table["moderated"]["content"] == "" and table["moderated"]["error_code"]
+
+
+def test_knowledge_rows_are_retried_and_resumed_as_chat_rows_are(
+    tmp_path: Path, served: Any
+) -> None:
+    emulator = Emulator(max_recorded=None)
+    server = served(emulator)
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    lines = [{"custom_id": f"k-{n}", "question": f"k-{n}"} for n in range(60)]
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines[:40]))
+    options = {"app": "a", "knowledge_host": server.origin, **client_options(server)}
+    emulator.script_faults(["429", "503", "reset", "knowledge-errors"])
+
+    first = run(source, out, **options)
+
+    assert first.ok and first.succeeded == 40 and first.rate_limited == 1
+    # knowledge-errors: an internal_error in errors[] under HTTP 200, retried as a 500 is
+    assert first.retries == 4 and emulator.request_count == first.requests == 44
+    emulator.reset()
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    again = run(source, out, **options)
+    assert again.skipped == 40 and again.succeeded == 20
+    assert set(_knowledge_ids(emulator)) == {f"k-{n}" for n in range(40, 60)}
+    assert set(id_counts(out).values()) == {1} and len(id_counts(out)) == 60
+
+
+def test_knowledge_rows_without_a_host_or_an_application_fail_naming_what_to_set(
+    tmp_path: Path, served: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("OPENSEARCH_LLM_KNOWLEDGE_HOST", "OPENSEARCH_LLM_APP"):
+        monkeypatch.delenv(name, raising=False)
+    emulator = Emulator()
+    server = served(emulator)
+    source, out = _mixed_file(tmp_path / "in.jsonl"), tmp_path / "out.jsonl"
+    summary = run(source, out, model="qwen-plus", **client_options(server))
+    lines = {line["custom_id"]: line for line in results(out)}
+    assert lines["chat"]["error"] is None and summary.succeeded == 1 and emulator.request_count == 1
+    message = lines["other"]["error"]["message"]  # its url names its application
+    assert "knowledge_host" in message and "OPENSEARCH_LLM_KNOWLEDGE_HOST" in message
+
+    monkeypatch.setenv("OPENSEARCH_LLM_KNOWLEDGE_HOST", server.origin)
+    out.unlink()
+    run(source, out, model="qwen-plus", **client_options(server))
+    lines = {line["custom_id"]: line for line in results(out)}
+    assert lines["other"]["error"] is None
+    message = lines["plain"]["error"]["message"]
+    assert "app=" in message and "OPENSEARCH_LLM_APP" in message and "--app" in message
+
+
+def test_the_cli_answers_knowledge_rows_and_retries_failed_ones_from_the_emulator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opensearch_llm.cli import main
+
+    for name in ("OPENSEARCH_LLM_API_KEY", "DASHSCOPE_API_KEY", "OPENSEARCH_LLM_KNOWLEDGE_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    source, out = _mixed_file(tmp_path / "in.jsonl"), tmp_path / "out.jsonl"
+    command = ["batch", "run", str(source), "--out", str(out), "--model", "qwen-plus", "--no-progress"]  # fmt: skip
+    stdout, err = io.StringIO(), io.StringIO()
+    assert main(command, stdout, err) == 1  # three knowledge rows fail
+    assert "5 answered, 3 failed" in stdout.getvalue() and "emulator" in err.getvalue()
+    mended = source.read_text().replace('"content": "not a list"', '"content": ["c"]')
+    source.write_text(mended)  # a row mended in the input goes through when sent again
+    stdout = io.StringIO()
+    assert main([*command, "--retry-failed", "--app", "app2"], stdout, io.StringIO()) == 1
+    # invalid and bad-app were refused by our checks: sent again; moderated, by the service: not
+    assert "2 failed before, sent again" in stdout.getvalue()
+    lines = {line["custom_id"]: line for line in results(out)}
+    assert len(results(out)) == 8 and lines["invalid"]["error"] is None
+    assert [i for i, line in lines.items() if line["error"]] == ["moderated", "bad-app"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (["--via", "batch-api", "--retry-failed"], "--retry-failed applies to online runs only"),
+        (["--via", "batch-api", "--app", "a"], "--app applies to online runs only"),
+        (["--knowledge-host", "http://127.0.0.1:9"], "no API key for http://127.0.0.1:9"),
+    ],
+)
+def test_the_cli_refuses_knowledge_and_retry_options_where_they_do_not_apply(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: list[str], said: str
+) -> None:
+    from opensearch_llm.cli import main
+
+    for name in ("OPENSEARCH_LLM_API_KEY", "DASHSCOPE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    source, out = write_prompts(tmp_path / "in.jsonl", 1), tmp_path / "out.jsonl"
+    err = io.StringIO()
+    code = main(["batch", "run", str(source), "--out", str(out), *extra], io.StringIO(), err)
+    assert code == 2 and said in err.getvalue() and not out.exists()
+
+
+def test_retry_failed_and_knowledge_options_are_refused_with_the_batch_api(tmp_path: Path) -> None:
+    source, out = write_prompts(tmp_path / "in.jsonl", 1), tmp_path / "out.jsonl"
+    for option in ({"retry_failed": True}, {"app": "a"}, {"knowledge_host": "http://h"}):
+        with pytest.raises(RequestValidationError) as caught:
+            run(source, out, via="batch-api", api_key=KEY, **option)
+        assert caught.value.field == next(iter(option)) and "via='online'" in str(caught.value)
+    assert not out.exists()

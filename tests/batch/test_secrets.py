@@ -94,3 +94,17 @@ def test_no_key_in_batch_api_results_status_cancel_or_errors(
         leaks += _leaks(f"BatchFailedError {where}", text)
 
     assert leaks == []
+
+
+def test_no_key_in_the_lines_of_knowledge_rows_whose_errors_echo_it(
+    tmp_path: Path, served: Any
+) -> None:
+    server = served(Emulator())
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.csv"
+    source.write_text(json.dumps({"question": "q", "model": "fault/echo-auth"}) + "\n")
+    summary = run(source, out, api_key=KEY, base_url=server.compatible_base_url, app="a",
+                  knowledge_host=server.origin, progress=False)  # fmt: skip
+    assert summary.failures == {"invalid_api_key": 1}
+    journal = (tmp_path / "out.csv.jsonl").read_text()
+    assert "Incorrect API key: Bearer sk-…6789" in journal
+    assert _leaks("journal", journal) + _leaks("csv", out.read_text()) == []

@@ -9,10 +9,12 @@ would point them at the service, and sockets to any other host are refused.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -31,6 +33,9 @@ DOCUMENTS = (
 )
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 HEADING = re.compile(r"^#+ (.+)$", re.M)
+#: ``<!-- requires: pyspark, java -->`` on the line above a block: what it needs that may be
+#: missing (a module, or ``java``); where one is, the block is reported skipped, with the reason.
+REQUIRES = re.compile(r"^<!-- requires: ([^\n]+) -->\n```python\n(.*?)^```", re.S | re.M)
 
 
 def all_blocks() -> list[tuple[str, str, str]]:
@@ -49,6 +54,22 @@ def python_blocks(text: str) -> list[tuple[str, str]]:
         headings = HEADING.findall(text[: match.start()])
         blocks.append((headings[-1] if headings else "", match.group(1)))
     return blocks
+
+
+def requirements(code: str) -> list[str]:
+    """What the comment above the block ``code`` says it requires (nothing, for most)."""
+    for path in DOCUMENTS:
+        for match in REQUIRES.finditer(path.read_text("utf-8")):
+            if match.group(2) == code:
+                return match.group(1).split(", ")
+    return []
+
+
+def missing(requirement: str) -> bool:
+    """Whether ``requirement`` (a module name, or ``java``) is absent here."""
+    if requirement == "java":
+        return shutil.which("java") is None and not os.environ.get("JAVA_HOME")
+    return importlib.util.find_spec(requirement) is None
 
 
 def run_block(code: str, name: str) -> dict[str, Any]:
@@ -77,10 +98,15 @@ def main() -> None:
         os.environ["OPENSEARCH_LLM_API_KEY"] = "sk-readme"
         os.environ["OPENSEARCH_LLM_BASE_URL"] = server.compatible_base_url
         os.environ["OPENSEARCH_LLM_KNOWLEDGE_HOST"] = server.origin
+        os.environ["PYSPARK_PYTHON"] = sys.executable  # Spark's workers: this venv's Python
         os.chdir(tempfile.mkdtemp(prefix="readme-"))  # files the examples write go there
         for index, (document, heading, code) in enumerate(all_blocks()):
             before, start = emulator.request_count, time.monotonic()
-            result = run_block(code, f"{document} block {index} ({heading})")
+            absent = [name for name in requirements(code) if missing(name)]
+            if absent:
+                result = {"stdout": "", "error": None, "skipped": f"needs {', '.join(absent)}"}
+            else:
+                result = run_block(code, f"{document} block {index} ({heading})")
             seconds = round(time.monotonic() - start, 2)
             result.update(
                 heading=heading, requests=emulator.request_count - before, seconds=seconds
