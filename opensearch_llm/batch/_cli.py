@@ -33,7 +33,9 @@ from opensearch_llm.batch._api import (
     BatchAPIClient,
     batch_progress,
     download,
+    download_remembered,
     run_batch_api,
+    state_path,
 )
 from opensearch_llm.batch._files import ResultWriter
 from opensearch_llm.batch._runner import DEFAULT_BATCH_MAX_RETRIES, DEFAULT_CONCURRENCY, arun
@@ -126,12 +128,16 @@ def add_batch_parser(commands: Any) -> None:
     for name, help_text, command in (
         ("status", "show a Batch API batch", show_status),
         ("cancel", "cancel a Batch API batch", cancel_batch),
-        ("download", "write a finished batch's results", download_batch),
+        ("download", "write finished batches' results", download_batch),
     ):
         action = actions.add_parser(name, parents=[endpoint], help=help_text)
-        action.add_argument("batch_id")
         if name == "download":
+            action.add_argument(
+                "batch_id", nargs="?", help="default: the batches `batch run` made for --out"
+            )
             action.add_argument("--out", "-o", required=True, help="results (.jsonl, .csv...)")
+        else:
+            action.add_argument("batch_id")
         action.set_defaults(run=command)
 
 
@@ -229,7 +235,12 @@ def cancel_batch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def download_batch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """``batch download ID --out FILE``: a finished batch's results; 1 unless all answered."""
+    """``batch download [ID] --out FILE``: finished batches' results; 1 unless all answered.
+
+    Without ``ID``: every batch ``batch run`` made for ``FILE`` and has not written yet.
+    """
+    if args.batch_id is None:
+        return _download_remembered(args, out, err)
     with _api(args, err) as api:
         batch = api.retrieve(args.batch_id)
         status = batch.get("status")
@@ -240,8 +251,22 @@ def download_batch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         summary = BatchSummary(args.out, rows=total, batch_id=args.batch_id, status=status)
         writer = ResultWriter(args.out)
         try:
-            download(api, batch, writer, summary)
+            summary.skipped = download(api, batch, writer, summary)
         finally:
             writer.close()
     print(summary, file=out)
+    return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+def _download_remembered(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """The batches of ``<out>.batch.json``; 2 while some are not finished, as for one batch."""
+    if not state_path(args.out).exists():
+        raise UsageError(f"no batch of `batch run` is left to download into {args.out}: name one")
+    with _api(args, err) as api:
+        summary, left = download_remembered(api, args.out)
+    for line in left:
+        print(line, file=err)
+    print(summary, file=out)
+    if left:
+        return EXIT_USAGE
     return EXIT_OK if summary.ok else EXIT_FAILED

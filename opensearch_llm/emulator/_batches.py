@@ -9,9 +9,10 @@ time, then ``completed`` after ``completion_delay`` seconds (``batch_store(emu)
 (failed lines) can be downloaded. A line asks for a fault with its model, as a chat request
 does (``"model": "fault/500"`` fails that line); the HTTP requests themselves take every fault
 (headers, ``script_faults``, ``fault_rate``). Input checks (one JSON object per line, unique
-``custom_id``, ``method`` POST, ``url`` equal to the batch's ``endpoint``, at most 50,000 lines)
-fail the batch with ``errors``; ``cancel`` stops it where the clock is, keeping the lines done
-before. Shapes and rules: docs/service-facts.md, "Batch".
+``custom_id``, ``method`` POST, ``url`` equal to the batch's ``endpoint``, the lines and bytes
+per line of ``BATCH_FILE_LIMITS``) fail the batch with ``errors``; ``cancel`` stops it where the
+clock is, keeping the lines done before. Listing batches ignores the query (``input_file_ids``,
+``limit``...): it lists them all, newest first. Shapes and rules: docs/service-facts.md, "Batch".
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from opensearch_llm.batch._limits import BATCH_FILE_LIMITS
 from opensearch_llm.emulator._embeddings import EMBEDDINGS
 from opensearch_llm.emulator._errors import ApiError, invalid, openai_error
 from opensearch_llm.emulator._exchange import COMPATIBLE, Exchange, ReplyOptions, Route
@@ -34,9 +36,6 @@ from opensearch_llm.emulator._response import RESET, EmuResponse, head, json_res
 
 PREFIX = "/compatible-mode/v1/"
 METHODS = frozenset({"GET", "POST", "DELETE"})
-#: Service limits (docs/service-facts.md, "Batch").
-MAX_LINES = 50_000
-MAX_BATCH_FILE_BYTES = 500 * 1024 * 1024
 FILE_PURPOSES = ("batch", "file-extract")
 ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings", "/v1/chat/ds-test")
 #: The route answering the lines of an endpoint other than chat.
@@ -265,8 +264,9 @@ def _upload(exchange: Exchange, store: BatchStore, parts: list[str]) -> EmuRespo
     if purpose not in FILE_PURPOSES:
         return exchange.error(invalid("purpose", f"purpose must be one of {FILE_PURPOSES}."))
     filename, content = form["file"]
-    if purpose == "batch" and len(content) > MAX_BATCH_FILE_BYTES:
-        return exchange.error(invalid("file", "A batch file may have at most 500 MB."))
+    if purpose == "batch" and len(content) > BATCH_FILE_LIMITS.bytes:
+        message = f"A batch file may have at most {BATCH_FILE_LIMITS.bytes} bytes."
+        return exchange.error(invalid("file", message))
     stored = store.add_file(filename or "upload.jsonl", purpose, content, "file-batch-")
     return _ok(exchange, stored.as_object())
 
@@ -383,14 +383,17 @@ def _checked_lines(content: bytes, endpoint: str) -> tuple[list[dict[str, Any]],
             problems.append({"code": "invalid_request", "message": message, "line": number})
         else:
             lines.append(json.loads(text))
-    if len(lines) > MAX_LINES:
-        problems.append({"code": "too_many_requests", "message": f"At most {MAX_LINES} lines."})
+    most = BATCH_FILE_LIMITS.lines
+    if len(lines) > most:
+        problems.append({"code": "too_many_requests", "message": f"At most {most} lines."})
     if not lines and not problems:
         problems.append({"code": "empty_file", "message": "The input file has no requests."})
     return lines, ({"object": "list", "data": problems} if problems else None)
 
 
 def _line_problem(text: bytes, endpoint: str, seen: set[str]) -> str | None:
+    if len(text) > BATCH_FILE_LIMITS.line_bytes:
+        return f"a line may have at most {BATCH_FILE_LIMITS.line_bytes} bytes"
     try:
         line = json.loads(text)
     except ValueError:
@@ -466,6 +469,8 @@ def _retrieve(exchange: Exchange, store: BatchStore, parts: list[str]) -> EmuRes
 
 def _list_batches(exchange: Exchange, store: BatchStore, parts: list[str]) -> EmuResponse:
     now = time.time()
+    for batch in store.batches.values():
+        store.finish(batch, now)
     data = [batch.as_object(now) for batch in reversed(store.batches.values())]
     first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
     listing = {"object": "list", "data": data, "first_id": first, "last_id": last}

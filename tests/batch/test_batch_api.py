@@ -105,19 +105,12 @@ def test_run_via_the_batch_api_writes_the_same_result_file(
 def test_a_rerun_after_an_interrupted_poll_goes_on_with_the_same_batch(
     tmp_path: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import opensearch_llm.batch._api as api_module
-
     source, out = write_prompts(tmp_path / "in.jsonl", 10), tmp_path / "out.jsonl"
-    original = api_module.wait
-
-    def interrupted(*args: Any, **kwargs: Any) -> Any:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(api_module, "wait", interrupted)
+    monkeypatch.setattr(BatchAPIClient, "retrieve", _interrupted)
     with pytest.raises(KeyboardInterrupt):
         run(source, out, model="qwen-plus", **_options(emulator))
     assert (tmp_path / "out.jsonl.batch.json").exists()
-    monkeypatch.setattr(api_module, "wait", original)
+    monkeypatch.undo()
 
     summary = run(source, out, model="qwen-plus", **_options(emulator))
 
@@ -291,7 +284,7 @@ def test_the_cli_without_a_key_answers_from_the_emulator(
 # --------------------------------------------------------------------------- reruns, endpoints
 
 
-def _interrupted_wait(*args: Any, **kwargs: Any) -> Any:
+def _interrupted(*args: Any, **kwargs: Any) -> Any:
     raise KeyboardInterrupt
 
 
@@ -326,10 +319,8 @@ def test_a_remembered_batch_the_service_no_longer_has_is_forgotten_and_the_rows_
 def test_the_batch_is_remembered_beside_the_output_as_out_batch_json(
     tmp_path: Path, emulator: Emulator, output: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import opensearch_llm.batch._api as api_module
-
     source = write_prompts(tmp_path / "in.jsonl", 2)
-    monkeypatch.setattr(api_module, "wait", _interrupted_wait)
+    monkeypatch.setattr(BatchAPIClient, "retrieve", _interrupted)
     with pytest.raises(KeyboardInterrupt):
         run(source, tmp_path / output, model="qwen-plus", **_options(emulator))
     assert [p.name for p in tmp_path.glob("*.batch.json")] == [output + ".batch.json"]
@@ -376,17 +367,26 @@ def test_rows_for_two_endpoints_or_models_are_refused_before_anything_is_sent(
     assert emulator.request_count == 0 and (not out.exists() or out.read_text() == "")
 
 
-def test_too_many_rows_are_refused_before_a_bad_row_is_written(
-    tmp_path: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("line", "field", "says"),
+    [
+        ({"custom_id": "ask", "question": "What is Havenask?"}, "url", "knowledge-llm"),
+        (
+            {"custom_id": "ask", "url": "/v3/openapi/apps/shop/actions/knowledge-llm", "body": {}},
+            "url",
+            "knowledge-llm",
+        ),
+        ({"custom_id": "ask", "prompt": "Hi"}, "model", "--model"),
+    ],
+)
+def test_rows_the_batch_api_cannot_run_are_refused_before_anything_is_sent(
+    tmp_path: Path, emulator: Emulator, line: dict[str, Any], field: str, says: str
 ) -> None:
-    import opensearch_llm.batch._api as api_module
-
-    monkeypatch.setattr(api_module, "MAX_BATCH_REQUESTS", 2)
-    source, out = write_prompts(tmp_path / "in.jsonl", 3), tmp_path / "out.jsonl"
-    with open(source, "a") as handle:
-        handle.write('{"custom_id": "bad", "prompt": ""}\n')
-    with pytest.raises(RequestValidationError, match="at most 2 requests"):
-        run(source, out, model="qwen-plus", **_options(emulator))
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text(json.dumps(line) + "\n")
+    with pytest.raises(RequestValidationError) as caught:
+        run(source, out, **_options(emulator))  # no model= for the rows that name none
+    assert caught.value.field == f"row ask: {field}" and says in str(caught.value)
     assert emulator.request_count == 0 and (not out.exists() or out.read_text() == "")
 
 
@@ -394,16 +394,14 @@ def test_too_many_rows_are_refused_before_a_bad_row_is_written(
 
 
 def _cancelled_on_first_poll(monkeypatch: pytest.MonkeyPatch, emulator: Emulator) -> None:
-    import opensearch_llm.batch._api as api_module
-
     batch_store(emulator).completion_delay = 60
-    original = api_module.wait
+    original = BatchAPIClient.retrieve
 
-    def cancel_then_wait(api: Any, batch: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        api.cancel(batch["id"])
-        return original(api, batch, *args, **kwargs)
+    def cancel_then_retrieve(api: BatchAPIClient, batch_id: str) -> dict[str, Any]:
+        api.cancel(batch_id)
+        return original(api, batch_id)
 
-    monkeypatch.setattr(api_module, "wait", cancel_then_wait)
+    monkeypatch.setattr(BatchAPIClient, "retrieve", cancel_then_retrieve)
 
 
 def test_a_cancelled_batch_is_not_reported_as_success(

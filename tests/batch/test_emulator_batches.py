@@ -171,3 +171,36 @@ def test_multipart_bodies_are_parsed() -> None:
     form = parse_multipart('multipart/form-data; boundary="XyZ"', body)
     assert form == {"purpose": (None, b"batch"), "file": ("a.jsonl", b"line\r\n")}
     assert parse_multipart("application/json", body) is None
+
+
+def test_the_limits_of_a_batch_file_are_the_clients(
+    http: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opensearch_llm.batch._limits import BATCH_FILE_LIMITS, FileLimits
+    from opensearch_llm.emulator import _batches
+
+    assert _batches.BATCH_FILE_LIMITS is BATCH_FILE_LIMITS  # one fact, one place
+    long_line = {**_line("long"), "body": {"model": "qwen-plus", "pad": "x" * 6_000_000}}
+    batch = _create(http, _upload(http, [_line("a"), long_line]).json()["id"]).json()
+    assert batch["status"] == "failed"
+    assert batch["errors"]["data"][0]["line"] == 2
+    assert "at most 6000000 bytes" in batch["errors"]["data"][0]["message"]
+
+    monkeypatch.setattr(_batches, "BATCH_FILE_LIMITS", FileLimits(2, 600, 6_000_000))
+    too_many = _create(http, _upload(http, [_line("a"), _line("b"), _line("c")]).json()["id"])
+    assert too_many.json()["errors"]["data"][0]["code"] == "too_many_requests"
+    too_big = _upload(http, [_line(str(n)) for n in range(6)])
+    assert too_big.status_code == 400 and "at most 600 bytes" in too_big.json()["error"]["message"]
+
+
+def test_the_list_shows_the_result_files_of_the_batches_that_ended(
+    http: httpx.Client, emulator: Emulator
+) -> None:
+    batch_store(emulator).completion_delay = 0
+    batch = _create(http, _upload(http, [_line("a")]).json()["id"]).json()
+    (listed,) = http.get("/batches", params={"input_file_ids": batch["input_file_id"]}).json()[
+        "data"
+    ]
+    assert listed["status"] == "completed" and listed["output_file_id"].startswith(
+        "file-batch_output"
+    )
