@@ -101,7 +101,7 @@ RUN_OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
     (("--no-progress",), {"action": "store_true", "help": "no progress bar"}),
 )
 #: ``batch run`` options of online runs only, by their ``args`` name.
-ONLINE_ONLY = ("retry_failed", "knowledge_host", "app")
+ONLINE_ONLY = ("retry_failed", "knowledge_host", "app", "rpm", "tpm")
 
 
 def add_batch_parser(commands: Any) -> None:
@@ -158,14 +158,21 @@ def _client_options(args: argparse.Namespace, err: TextIO, *, asynchronous: bool
     return {"api_key": EMULATOR_KEY, "base_url": EMULATOR_BASE_URL, "http_client": http_client}
 
 
-def _knowledge_options(args: argparse.Namespace, client_options: dict[str, Any]) -> dict[str, Any]:
-    """``app`` and ``knowledge_host`` as ``ask`` finds them; the emulator's when it answers."""
+def _knowledge_options(
+    args: argparse.Namespace, client_options: dict[str, Any], err: TextIO
+) -> dict[str, Any]:
+    """``app`` and ``knowledge_host`` as ``ask`` finds them; the emulator's when it answers.
+
+    The emulator answers for want of a key: a host named on the command line is then an error,
+    one only in the environment (set for ``ask``, say) is left alone, and stderr says so.
+    """
     app = args.app or os.environ.get(KNOWLEDGE_APP_ENV_VAR) or DEFAULT_APP
-    host = args.knowledge_host or os.environ.get(KNOWLEDGE_HOST_ENV_VAR)
     if "http_client" not in client_options:
-        return {"app": app, "knowledge_host": host}
-    if host:  # the emulator answers chat for want of a key: never a host the user named
-        raise UsageError(f"no API key for {host}: {SET_KEY}")
+        return {"app": app, "knowledge_host": args.knowledge_host}
+    if args.knowledge_host:
+        raise UsageError(f"no API key for {args.knowledge_host}: {SET_KEY}")
+    if os.environ.get(KNOWLEDGE_HOST_ENV_VAR):
+        print(f"{KNOWLEDGE_HOST_ENV_VAR} left alone: no API key", file=err)
     return {"app": app, "knowledge_host": EMULATOR_ORIGIN}
 
 
@@ -189,7 +196,7 @@ def run_batch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     tokens_per_minute=args.tpm,
                     max_retries=args.max_retries,
                     retry_failed=args.retry_failed,
-                    **_knowledge_options(args, options),
+                    **_knowledge_options(args, options, err),
                     **common,
                     **options,
                 )

@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -113,10 +114,10 @@ def table_row(values: Mapping[str, Any], number: int, model: str | None) -> Row 
     record = {k: values[k] for k in TABLE_COLUMNS if values.get(k) not in (None, "")}
     if "question" not in record:
         record.pop("content", None)
-    elif isinstance(record.get("content"), str) and not record["content"].startswith("["):
-        record["content"] = [record["content"]]
+    elif isinstance(record.get("content"), str):
+        record["content"] = _passages(record["content"])
     try:
-        for key in ("messages", "params", "content"):
+        for key in ("messages", "params"):
             if isinstance(record.get(key), str):
                 record[key] = json.loads(record[key])
     except ValueError as error:
@@ -127,6 +128,15 @@ def table_row(values: Mapping[str, Any], number: int, model: str | None) -> Row 
         bad = RequestValidationError(f"row {number}: params", params, "a JSON object")
         return BadRow(str(record.get("custom_id") or default_id(number)), bad)
     return parse_record({**(params or {}), **record}, number, model)
+
+
+def _passages(text: str) -> list[Any]:
+    """A ``content`` cell: a JSON array of passages, else one passage (``[Source] ...`` too)."""
+    try:
+        decoded = json.loads(text)
+    except ValueError:
+        return [text]
+    return decoded if isinstance(decoded, list) else [text]
 
 
 # --------------------------------------------------------------------------- output
@@ -229,6 +239,7 @@ def drop_lines(path: str | Path, dropped: Callable[[dict[str, Any]], bool]) -> i
                 new.flush()
                 os.fsync(new.fileno())
         if count:
+            shutil.copymode(path, rewrite)
             os.replace(rewrite, path)
             _sync_directory(path.parent)
     finally:

@@ -16,10 +16,11 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from opensearch_llm._bodies import error_class
 from opensearch_llm._config import KNOWLEDGE_PATH_TEMPLATE
 from opensearch_llm._errors import (
     APIStatusError,
@@ -156,20 +157,25 @@ def chat_arguments(body: Mapping[str, Any]) -> dict[str, Any]:
     ``extra_body``, so they reach the service as they are. An ``extra_body`` that is not an
     object is a ``RequestValidationError``.
     """
+    named = {"model", "messages", *NAMED_PARAMS}
+    arguments = _split_arguments({k: v for k, v in body.items() if k != "stream"}, named)
+    arguments.setdefault("model", None)
+    arguments.setdefault("messages", None)
+    return arguments
+
+
+def _split_arguments(body: Mapping[str, Any], named: Collection[str]) -> dict[str, Any]:
+    """The ``named`` keys of ``body`` as arguments, the others merged into its ``extra_body``.
+
+    An ``extra_body`` that is not an object is a ``RequestValidationError``.
+    """
     given = body.get("extra_body") or {}
     if not isinstance(given, dict):
         raise RequestValidationError("body.extra_body", given, "a JSON object of parameters")
-    arguments: dict[str, Any] = {}
-    extra: dict[str, Any] = dict(given)
-    for key, value in body.items():
-        if key in ("model", "messages") or key in NAMED_PARAMS:
-            arguments[key] = value
-        elif key not in ("stream", "extra_body"):
-            extra[key] = value
+    arguments = {key: value for key, value in body.items() if key in named}
+    extra = {**given, **{k: v for k, v in body.items() if k not in named and k != "extra_body"}}
     if extra:
         arguments["extra_body"] = extra
-    arguments.setdefault("model", None)
-    arguments.setdefault("messages", None)
     return arguments
 
 
@@ -183,18 +189,16 @@ def knowledge_arguments(body: Mapping[str, Any]) -> dict[str, Any]:
     """``AsyncKnowledgeClient.answer`` keyword arguments for a knowledge-llm request body.
 
     ``options.stream`` is dropped (a row is answered whole); keys the client does not name
-    (``options``, fields of the service this package does not know) go in ``extra_body``.
+    (``options``, fields of the service this package does not know) and the body's own
+    ``extra_body`` go in ``extra_body``.
     """
-    arguments = {key: value for key, value in body.items() if key in KNOWLEDGE_FIELDS}
-    extra = {key: value for key, value in body.items() if key not in KNOWLEDGE_FIELDS}
-    options = extra.pop("options", None)
-    if isinstance(options, dict):
-        options = {key: value for key, value in options.items() if key != "stream"}
-    if options:  # anything but an object is refused by the client, naming it
-        extra["options"] = options
-    if extra:
-        arguments["extra_body"] = extra
-    return arguments
+    body = dict(body)
+    options = body.get("options")
+    if isinstance(options, dict):  # anything but an object is refused by the client, naming it
+        body["options"] = {key: value for key, value in options.items() if key != "stream"}
+        if not body["options"]:
+            del body["options"]
+    return _split_arguments(body, KNOWLEDGE_FIELDS)
 
 
 def refuse_batch_api_row(row: Row) -> None:
@@ -308,34 +312,21 @@ def line_error(line: Mapping[str, Any]) -> dict[str, Any] | None:
     return {"code": str(inner.get("code") or f"http_{status}"), "message": inner.get("message", "")}
 
 
-def _with_subclasses(*classes: type) -> frozenset[str]:
-    names: set[str] = set()
-    found: list[type] = list(classes)
-    while found:
-        kind = found.pop()
-        names.add(kind.__name__)
-        found += kind.__subclasses__()
-    return frozenset(names)
-
-
-#: Errors of a request the service refused as such (bad parameters, input too long, moderation).
-REFUSED_REQUEST_ERRORS = _with_subclasses(BadRequestError, ContentFilterError)
-
-
 def retried_on_rerun(line: Mapping[str, Any]) -> bool:
     """Whether a rerun with ``retry_failed`` sends the row of this result line again.
 
-    Failed rows are, except those the service refused as requests (``REFUSED_REQUEST_ERRORS``,
-    or HTTP 400 in a line without our error type): sent again, they are refused again. Rows
-    our own validation refused are sent again: that costs no request, and what has been
-    mended since (the input, a model, an application, a host) lets them through.
+    Failed rows are, except those the service refused as requests: bad parameters, input too
+    long, moderation (``BadRequestError``, ``ContentFilterError``, by the line's status, code and
+    message, as the core classifies a response): sent again, they are refused again. Rows our
+    own validation refused are sent again: that costs no request, and what has been mended
+    since (the input, a model, an application, a host) lets them through.
     """
     error = line_error(line)
     if error is None:
         return False
-    if error.get("type"):
-        return error["type"] not in REFUSED_REQUEST_ERRORS
-    return _dict(line.get("response")).get("status_code") != 400
+    status = _dict(line.get("response")).get("status_code")
+    kind = error_class(status if isinstance(status, int) else 0, error["code"], error["message"])
+    return not issubclass(kind, (BadRequestError, ContentFilterError))
 
 
 def normalised_line(line: dict[str, Any]) -> dict[str, Any]:

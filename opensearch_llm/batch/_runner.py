@@ -13,6 +13,7 @@ retry does not hold a worker: it waits in a queue while the workers go on with o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import os
@@ -38,6 +39,7 @@ from opensearch_llm._errors import (
 from opensearch_llm._retry import backoff_delay, retry_allowed
 from opensearch_llm.batch._control import AdaptiveWindow, RateLimits
 from opensearch_llm.batch._files import (
+    FinishedIds,
     ResultWriter,
     count_rows,
     drop_lines,
@@ -56,6 +58,7 @@ from opensearch_llm.batch._formats import (
     estimated_tokens,
     knowledge_app,
     knowledge_arguments,
+    line_custom_id,
     line_usage,
     result_line,
     retried_on_rerun,
@@ -64,7 +67,7 @@ from opensearch_llm.batch._options import BATCH_API_OPTIONS, refuse_options
 from opensearch_llm.batch._progress import Progress
 from opensearch_llm.batch._summary import BatchSummary
 from opensearch_llm.chat import AsyncChatClient
-from opensearch_llm.knowledge import AsyncKnowledgeClient
+from opensearch_llm.knowledge import AsyncKnowledgeClient, KnowledgeAuth
 
 #: Requests in flight at most (the window starts there; 429s narrow it).
 DEFAULT_CONCURRENCY = 32
@@ -127,12 +130,16 @@ class KnowledgeClients:
     So a run without knowledge-llm rows needs no host. ``host`` (else
     ``OPENSEARCH_LLM_KNOWLEDGE_HOST``) and ``app`` (else ``OPENSEARCH_LLM_APP``: for rows that
     leave the application to the run) are looked for then; a missing one fails those rows,
-    naming it. ``options`` are the chat client's: the connection options are shared.
+    naming it. ``auth`` is :class:`~opensearch_llm.AsyncKnowledgeClient`'s (the API key, or
+    AccessKey signing); ``options`` are the chat client's: the connection options are shared.
     """
 
-    def __init__(self, host: str | None, app: str | None, options: Mapping[str, Any]) -> None:
+    def __init__(
+        self, host: str | None, app: str | None, auth: KnowledgeAuth, options: Mapping[str, Any]
+    ) -> None:
         self._host = host
         self._app = app
+        self._auth = auth
         shared = (*KNOWLEDGE_OPTION_NAMES, "http_client")
         self._options = {name: value for name, value in options.items() if name in shared}
         self._clients: dict[str, AsyncKnowledgeClient] = {}
@@ -142,7 +149,9 @@ class KnowledgeClients:
         name = _given("app", self._app, KNOWLEDGE_APP_ENV_VAR, _APP) if app == RUN_APP else app
         if name not in self._clients:
             host = _given("knowledge_host", self._host, KNOWLEDGE_HOST_ENV_VAR, _HOST)
-            self._clients[name] = AsyncKnowledgeClient(host=host, app=name, **self._options)
+            self._clients[name] = AsyncKnowledgeClient(
+                host=host, app=name, auth=self._auth, **self._options
+            )
         return self._clients[name]
 
     @property
@@ -345,38 +354,46 @@ async def arun(
     limits = RateLimits(requests_per_minute, tokens_per_minute)
     check_retries(max_retries)
     started = time.monotonic()
+    auth = client_options.pop("auth", "bearer")  # knowledge-llm's; chat takes the key only
     client_options = {"max_connections": concurrency, **client_options, "max_retries": 0}
-    client = AsyncChatClient(**client_options)  # checked before the output is touched
-    knowledge = KnowledgeClients(knowledge_host, app, client_options)
-    rows_in_input = await asyncio.to_thread(count_rows, input)
-    journal = journal_path(output)
-    retried = await asyncio.to_thread(drop_lines, journal, retried_on_rerun) if retry_failed else 0
-    done = await asyncio.to_thread(finished_ids, journal)
-    summary = BatchSummary(
-        str(output), rows=rows_in_input, skipped=len(done), retried_failed=retried
-    )
-    rows = (row for row in read_rows(input, model) if row.custom_id not in done)
-    writer = ResultWriter(output)
-    bar = Progress(summary, enabled=progress)
-    runner = RowRunner(
-        client,
-        lambda row, line: writer.write(line),
-        summary,
-        bar,
-        window=window,
-        limits=limits,
-        max_retries=max_retries,
-        knowledge=knowledge,
-    )
-    try:
+    async with contextlib.AsyncExitStack() as closing:
+        client = AsyncChatClient(**client_options)  # checked before the output is touched
+        closing.push_async_callback(client.aclose)
+        knowledge = KnowledgeClients(knowledge_host, app, auth, client_options)
+        closing.push_async_callback(knowledge.aclose)
+        rows_in_input = await asyncio.to_thread(count_rows, input)
+        journal = journal_path(output)
+        retried = await asyncio.to_thread(_drop_retried, journal, input) if retry_failed else 0
+        done = await asyncio.to_thread(finished_ids, journal)
+        summary = BatchSummary(
+            str(output), rows=rows_in_input, skipped=len(done), retried_failed=retried
+        )
+        rows = (row for row in read_rows(input, model) if row.custom_id not in done)
+        writer = ResultWriter(output)
+        closing.push_async_callback(asyncio.to_thread, writer.close)  # writes a CSV or Parquet
+        bar = Progress(summary, enabled=progress)
+        closing.callback(bar.close)
+        closing.callback(lambda: setattr(summary, "seconds", time.monotonic() - started))
+        runner = RowRunner(
+            client,
+            lambda row, line: writer.write(line),
+            summary,
+            bar,
+            window=window,
+            limits=limits,
+            max_retries=max_retries,
+            knowledge=knowledge,
+        )
         await runner.run(rows, concurrency)
-    finally:
-        summary.seconds = time.monotonic() - started
-        bar.close()
-        await asyncio.to_thread(writer.close)  # a CSV or Parquet output is written now
-        await client.aclose()
-        await knowledge.aclose()
     return summary
+
+
+def _drop_retried(journal: Path, input: str | Path) -> int:
+    """Take out of ``journal`` the failed lines a rerun sends again, of rows still in ``input``."""
+    in_input = FinishedIds(row.custom_id for row in read_rows(input, None))
+    return drop_lines(
+        journal, lambda line: retried_on_rerun(line) and line_custom_id(line) in in_input
+    )
 
 
 def run(input: str | Path, output: str | Path, **options: Any) -> BatchSummary:

@@ -252,6 +252,15 @@ def test_knowledge_arguments_drop_stream_and_pass_unknown_fields_in_extra_body()
     assert knowledge_arguments({"prompt": "p", "options": {"stream": False}}) == {"prompt": "p"}
 
 
+def test_a_body_s_own_extra_body_is_merged_for_knowledge_rows_as_for_chat_rows() -> None:
+    extra = {"extra_body": {"foo": 1}, "bar": 2}
+    assert knowledge_arguments({**KNOWLEDGE_BODY, **extra})["extra_body"] == {"foo": 1, "bar": 2}
+    assert chat_arguments({"model": "m", **extra})["extra_body"] == {"foo": 1, "bar": 2}
+    for arguments in (knowledge_arguments, chat_arguments):
+        with pytest.raises(RequestValidationError, match="extra_body"):
+            arguments({**KNOWLEDGE_BODY, "extra_body": [1]})
+
+
 def test_the_batch_api_check_refuses_knowledge_rows_naming_them() -> None:
     refuse_batch_api_row(Row("c", CHAT_URL, {}))
     refuse_batch_api_row(Row("e", "/v1/embeddings", {}))
@@ -310,9 +319,19 @@ def test_a_rerun_retries_failed_rows_but_those_the_service_refused_as_requests(
     assert retried_on_rerun(error_line("a", error)) is retried
 
 
-def test_lines_without_our_error_type_are_judged_by_their_status() -> None:
+def test_downloaded_lines_are_judged_by_their_status_and_code_as_the_core_classifies() -> None:
     downloaded = {"custom_id": "a", "response": {"status_code": 400}, "error": {"code": "x"}}
     assert not retried_on_rerun(downloaded)
     assert retried_on_rerun({**downloaded, "response": {"status_code": 500}})
     assert retried_on_rerun({"custom_id": "a", "response": None, "error": {"code": "x"}})
+    for refused in (  # an error file's line: no response, or 200; the code says it was refused
+        {"custom_id": "a", "response": None, "error": {"code": "InvalidParameter"}},
+        {"custom_id": "a", "error": {"error_code": "data_inspection_failed"}},
+        {
+            "custom_id": "a",
+            "response": {"status_code": 200},
+            "error": {"code": "DataInspectionFailed"},
+        },
+    ):
+        assert not retried_on_rerun(refused), refused
     assert not retried_on_rerun(result_line("a", {"request_id": "r", "choices": []}))

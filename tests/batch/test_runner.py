@@ -437,6 +437,69 @@ def test_without_retry_failed_a_rerun_sends_no_failed_row_again(
     assert out.read_bytes() == before  # the failed rows' lines stay as they were
 
 
+def test_retry_failed_keeps_the_failed_lines_of_rows_no_longer_in_the_input(
+    tmp_path: Path, served: Any
+) -> None:
+    emulator = Emulator()
+    server = served(emulator)
+    source, out = write_prompts(tmp_path / "in.jsonl", 3), tmp_path / "out.jsonl"
+    emulator.script_faults(["503"] * 3)
+    run(source, out, model="qwen-plus", max_retries=0, **client_options(server))
+    write_prompts(source, 1)  # the input is cut to its first row
+    emulator.reset()
+    again = run(source, out, model="qwen-plus", retry_failed=True, **client_options(server))
+    assert again.retried_failed == 1 and emulator.request_count == 1
+    lines = {line["custom_id"]: line for line in results(out)}
+    assert lines["id-0"]["error"] is None  # sent again, answered
+    assert lines["id-1"]["error"] and lines["id-2"]["error"]  # not in the input: kept as they were
+
+
+def test_clients_are_closed_when_a_run_stops_before_its_first_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opensearch_llm.chat import AsyncChatClient
+
+    closed: list[object] = []
+    original = AsyncChatClient.aclose
+
+    async def counted(client: AsyncChatClient) -> None:
+        closed.append(client)
+        await original(client)
+
+    monkeypatch.setattr(AsyncChatClient, "aclose", counted)
+    with pytest.raises(RequestValidationError, match="input"):
+        run(tmp_path / "missing.jsonl", tmp_path / "out.jsonl", api_key=KEY, progress=False)
+    assert len(closed) == 1
+
+
+def test_knowledge_rows_are_signed_with_an_access_key_when_auth_says_so(
+    tmp_path: Path, served: Any
+) -> None:
+    from opensearch_llm.knowledge import AccessKeyCredentials
+
+    emulator = Emulator(max_recorded=None)
+    server = served(emulator)
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text(json.dumps({"custom_id": "k", "question": "q", "content": ["p"]}) + "\n")
+    secret = "access-key-secret-0123456789"
+    run(
+        source,
+        out,
+        app="emulator-app",
+        knowledge_host=server.origin,
+        auth=AccessKeyCredentials("access-id", secret),
+        **client_options(server),
+    )
+    # The emulator takes Bearer keys only (and records no Authorization header): a signed
+    # request is refused, where the same row with the API key is answered.
+    (line,) = results(out)
+    assert line["response"]["status_code"] == 401 and secret not in out.read_text()
+    out.unlink()
+    assert run(
+        source, out, app="emulator-app", knowledge_host=server.origin, **client_options(server)
+    ).ok
+
+
 # --------------------------------------------------------------------------- knowledge-llm rows
 
 
@@ -569,6 +632,7 @@ def test_the_cli_answers_knowledge_rows_and_retries_failed_ones_from_the_emulato
     [
         (["--via", "batch-api", "--retry-failed"], "--retry-failed applies to online runs only"),
         (["--via", "batch-api", "--app", "a"], "--app applies to online runs only"),
+        (["--via", "batch-api", "--rpm", "5"], "--rpm applies to online runs only"),
         (["--knowledge-host", "http://127.0.0.1:9"], "no API key for http://127.0.0.1:9"),
     ],
 )
@@ -583,6 +647,25 @@ def test_the_cli_refuses_knowledge_and_retry_options_where_they_do_not_apply(
     err = io.StringIO()
     code = main(["batch", "run", str(source), "--out", str(out), *extra], io.StringIO(), err)
     assert code == 2 and said in err.getvalue() and not out.exists()
+
+
+def test_a_knowledge_host_in_the_environment_does_not_stop_a_run_the_emulator_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opensearch_llm.cli import main
+
+    for name in ("OPENSEARCH_LLM_API_KEY", "DASHSCOPE_API_KEY", "OPENSEARCH_LLM_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OPENSEARCH_LLM_KNOWLEDGE_HOST", "https://my-instance.example.com")
+    source, out = write_prompts(tmp_path / "in.jsonl", 2), tmp_path / "out.jsonl"
+    err = io.StringIO()
+    command = ["batch", "run", str(source), "--out", str(out), "--model", "qwen-plus", "--no-progress"]  # fmt: skip
+    assert main(command, io.StringIO(), err) == 0
+    assert (
+        "emulator" in err.getvalue()
+        and "OPENSEARCH_LLM_KNOWLEDGE_HOST left alone" in err.getvalue()
+    )
+    assert len(results(out)) == 2
 
 
 def test_retry_failed_and_knowledge_options_are_refused_with_the_batch_api(tmp_path: Path) -> None:

@@ -65,8 +65,14 @@ def requirements(code: str) -> list[str]:
     return []
 
 
+#: What a block may say it requires: a name not here is a mistake, not a reason to skip.
+KNOWN_REQUIREMENTS = ("pyspark", "java")
+
+
 def missing(requirement: str) -> bool:
-    """Whether ``requirement`` (a module name, or ``java``) is absent here."""
+    """Whether ``requirement`` (one of ``KNOWN_REQUIREMENTS``) is absent here."""
+    if requirement not in KNOWN_REQUIREMENTS:
+        raise ValueError(f"unknown requirement {requirement!r}: one of {KNOWN_REQUIREMENTS}")
     if requirement == "java":
         return shutil.which("java") is None and not os.environ.get("JAVA_HOME")
     return importlib.util.find_spec(requirement) is None

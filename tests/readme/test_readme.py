@@ -34,7 +34,15 @@ from opensearch_llm._config import (
     REGION_BASE_URLS,
 )
 
-from .runner import README, ROOT, all_blocks, python_blocks
+from .runner import (
+    KNOWN_REQUIREMENTS,
+    README,
+    ROOT,
+    all_blocks,
+    missing,
+    python_blocks,
+    requirements,
+)
 
 TEXT = README.read_text(encoding="utf-8")
 BLOCKS = all_blocks()
@@ -220,3 +228,10 @@ def test_the_emulator_quickstart_says_the_command_holds_the_terminal() -> None:
     quickstart, emulator = section("Quickstart"), section("The emulator")
     assert "opensearch-llm emulator" in quickstart and "terminal of its own" in quickstart
     assert "holds its terminal until Ctrl-C" in emulator
+
+
+def test_a_block_s_requirements_are_known_names_so_a_typo_is_no_skip() -> None:
+    named = {name for _, _, code in BLOCKS for name in requirements(code)}
+    assert named and named <= set(KNOWN_REQUIREMENTS)
+    with pytest.raises(ValueError, match="unknown requirement"):
+        missing("pyspak")
