@@ -94,6 +94,11 @@ class RateLimits:
         """Whether tokens are limited (else requests need no estimate)."""
         return self.tokens is not None
 
+    @property
+    def limited(self) -> bool:
+        """Whether any limit is set (else a request need not wait for one)."""
+        return self.requests is not None or self.tokens is not None
+
     async def before_request(self, tokens: int) -> None:
         """Wait until one more request, of about ``tokens`` tokens, is within the limits."""
         if self.requests is not None:

@@ -20,7 +20,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from opensearch_llm._bodies import error_class
+from opensearch_llm._bodies import decode_json, error_class
 from opensearch_llm._config import KNOWLEDGE_PATH_TEMPLATE
 from opensearch_llm._errors import (
     APIStatusError,
@@ -83,8 +83,8 @@ def default_id(number: int) -> str:
 def parse_line(text: str | bytes, number: int, model: str | None = None) -> Row | BadRow:
     """The row of input line ``number`` (from 1); ``model`` fills a body without one."""
     try:
-        line = json.loads(text)
-    except ValueError as error:
+        line = decode_json(text)
+    except (ValueError, RecursionError) as error:
         bad = RequestValidationError(f"line {number}", _snippet(text), f"a JSON object ({error})")
         return BadRow(default_id(number), bad)
     return parse_record(line, number, model)
@@ -150,6 +150,9 @@ def request_line(row: Row) -> dict[str, Any]:
     return {"custom_id": row.custom_id, "method": "POST", "url": row.url, "body": row.body}
 
 
+_MODEL_AND_MESSAGES = frozenset({"model", "messages"})
+
+
 def chat_arguments(body: Mapping[str, Any]) -> dict[str, Any]:
     """``AsyncChatClient.create`` keyword arguments for a request body.
 
@@ -157,7 +160,9 @@ def chat_arguments(body: Mapping[str, Any]) -> dict[str, Any]:
     ``extra_body``, so they reach the service as they are. An ``extra_body`` that is not an
     object is a ``RequestValidationError``.
     """
-    named = {"model", "messages", *NAMED_PARAMS}
+    if body.keys() <= _MODEL_AND_MESSAGES:  # most rows: nothing to sort
+        return {"model": body.get("model"), "messages": body.get("messages")}
+    named = {*_MODEL_AND_MESSAGES, *NAMED_PARAMS}
     arguments = _split_arguments({k: v for k, v in body.items() if k != "stream"}, named)
     arguments.setdefault("model", None)
     arguments.setdefault("messages", None)
@@ -334,14 +339,22 @@ def normalised_line(line: dict[str, Any]) -> dict[str, Any]:
     return {**line, "error": line_error(line)}
 
 
+#: The token counts of a result line's usage that a batch adds up.
+TOKEN_COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
+
+
 def line_usage(line: Mapping[str, Any]) -> dict[str, int]:
-    """The usage of an answered result line (``prompt_tokens``, ``completion_tokens``, ...)."""
+    """The token counts (``TOKEN_COUNTS``) of an answered result line's usage."""
     response = line.get("response")
     body = response.get("body") if isinstance(response, dict) else None
     usage = body.get("usage") if isinstance(body, dict) else None
     if not isinstance(usage, dict):
         return {}
-    return {k: v for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)}
+    return {
+        key: value
+        for key in TOKEN_COUNTS
+        if isinstance(value := usage.get(key), int) and not isinstance(value, bool)
+    }
 
 
 def _dict(value: Any) -> dict[str, Any]:

@@ -30,6 +30,11 @@ class Progress:
                 smoothing=0.05,
             )
 
+    @property
+    def shown(self) -> bool:
+        """Whether a bar is drawn."""
+        return self._bar is not None
+
     def update(self, summary: BatchSummary, window: int | None = None, done: int = 1) -> None:
         """``done`` more rows finished; the counts shown at most every ``REFRESH_SECONDS``."""
         if self._bar is None:

@@ -67,7 +67,7 @@ from opensearch_llm.batch._options import BATCH_API_OPTIONS, refuse_options
 from opensearch_llm.batch._progress import Progress
 from opensearch_llm.batch._summary import BatchSummary
 from opensearch_llm.chat import AsyncChatClient
-from opensearch_llm.knowledge import AsyncKnowledgeClient, KnowledgeAuth
+from opensearch_llm.knowledge import AsyncKnowledgeClient, KnowledgeAuth, KnowledgeResult
 
 #: Requests in flight at most (the window starts there; 429s narrow it).
 DEFAULT_CONCURRENCY = 32
@@ -91,15 +91,18 @@ class _Queue:
         self._retries: list[_Retry] = []
         self._order = itertools.count()
         self._working = 0  # rows taken and not yet finished: each may come back as a retry
+        self._changed = asyncio.Event()  # a row finished or was queued for a retry
 
     def later(self, row: Row, attempt: int, delay: float) -> None:
         """Send ``row`` again (its attempt ``attempt``) in ``delay`` seconds."""
         due = time.monotonic() + delay
         heapq.heappush(self._retries, _Retry(due, next(self._order), row, attempt))
+        self._changed.set()
 
     def finished(self) -> None:
         """A row taken from this queue is done (or waits here as a retry)."""
         self._working -= 1
+        self._changed.set()
 
     async def next(self) -> tuple[Row | BadRow, int] | None:
         """The next row and its attempt number; None when every row is done."""
@@ -111,9 +114,13 @@ class _Queue:
             if row is not None:
                 return self._take(row, 1)
             if not self._retries and self._working == 0:
+                self._changed.set()  # the other idle workers see it too
                 return None
-            wait = self._retries[0].due - time.monotonic() if self._retries else 0.05
-            await asyncio.sleep(max(wait, 0.001))
+            # Input read, rows in flight: wait for one to finish or for the next retry's time.
+            self._changed.clear()
+            wait = self._retries[0].due - time.monotonic() if self._retries else None
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), wait)
 
     def _take(self, row: Row | BadRow, attempt: int) -> tuple[Row | BadRow, int]:
         self._working += 1
@@ -226,22 +233,19 @@ class RowRunner:
         while (taken := await queue.next()) is not None:
             row, attempt = taken
             try:
-                line = await self._answer(row, attempt, queue)
+                try:
+                    line = await self._attempt(row, attempt, queue)
+                except Exception as error:  # not ours: it fails this row, not the run
+                    line = self._unexpected(row, error)
                 if line is not None:
                     self._record(row, line)
             finally:
                 queue.finished()
 
-    async def _answer(
-        self, row: Row | BadRow, attempt: int, queue: _Queue
-    ) -> dict[str, Any] | None:
-        """``_attempt``, where an error that is not ours fails this row, not the run."""
-        try:
-            return await self._attempt(row, attempt, queue)
-        except Exception as error:
-            knowledge = self.knowledge.secrets if self.knowledge else ()
-            hide_secrets(error, (*self.client._config.secrets, *knowledge))
-            return error_line(row.custom_id, error)
+    def _unexpected(self, row: Row | BadRow, error: Exception) -> dict[str, Any]:
+        knowledge = self.knowledge.secrets if self.knowledge else ()
+        hide_secrets(error, (*self.client._config.secrets, *knowledge))
+        return error_line(row.custom_id, error)
 
     async def _attempt(
         self, row: Row | BadRow, attempt: int, queue: _Queue
@@ -250,14 +254,15 @@ class RowRunner:
         if isinstance(row, BadRow):
             return error_line(row.custom_id, row.error)
         try:
-            ask = self._request(row)
+            send, arguments, to_line = self._request(row)
         except RequestValidationError as error:
             return error_line(row.custom_id, error)
         estimate = estimated_tokens(row.body) if self.limits.counts_tokens else 0
-        await self.limits.before_request(estimate)
+        if self.limits.limited:
+            await self.limits.before_request(estimate)
         sent_in = await self.window.acquire()
         try:
-            line = await ask()
+            line = to_line(await send(**arguments))
         except RequestValidationError as error:  # refused before sending
             return error_line(row.custom_id, error)
         except OpenSearchLLMError as error:
@@ -271,17 +276,17 @@ class RowRunner:
             await self.limits.settle(estimate, line_usage(line).get("total_tokens", 0))
         return line
 
-    def _request(self, row: Row) -> Callable[[], Awaitable[dict[str, Any]]]:
-        """How to ask for ``row``'s result line, with its arguments checked now."""
+    def _request(self, row: Row) -> _Ask:
+        """How to ask for ``row``'s answer, with its arguments checked now, and its line."""
         if row.url == CHAT_URL:
-            return partial(_ask_chat, self.client, row.custom_id, chat_arguments(row.body))
+            return self.client.create, chat_arguments(row.body), partial(result_line, row.custom_id)
         app = knowledge_app(row.url)
         if app is None:
             raise RequestValidationError("url", row.url, ONLINE_ENDPOINTS)
         if self.knowledge is None:
             raise RequestValidationError("url", row.url, f"{CHAT_URL} (knowledge-llm: batch.run)")
         client = self.knowledge.client(app)
-        return partial(_ask_knowledge, client, row.custom_id, knowledge_arguments(row.body))
+        return client.answer, knowledge_arguments(row.body), partial(_knowledge_line, row.custom_id)
 
     def _failed(
         self, row: Row, attempt: int, error: OpenSearchLLMError, sent_in: int, queue: _Queue
@@ -299,19 +304,15 @@ class RowRunner:
     def _record(self, row: Row | BadRow, line: dict[str, Any]) -> None:
         self.sink(row, line)
         self.summary.count(line)
-        self.progress.update(self.summary, self.window.allowed)
+        if self.progress.shown:
+            self.progress.update(self.summary, self.window.allowed)
 
 
-async def _ask_chat(
-    client: AsyncChatClient, custom_id: str, arguments: dict[str, Any]
-) -> dict[str, Any]:
-    return result_line(custom_id, await client.create(**arguments))
+#: A row's request: the client's method, its keyword arguments, and the answer's result line.
+_Ask = tuple[Callable[..., Awaitable[Any]], dict[str, Any], Callable[[Any], dict[str, Any]]]
 
 
-async def _ask_knowledge(
-    client: AsyncKnowledgeClient, custom_id: str, arguments: dict[str, Any]
-) -> dict[str, Any]:
-    result = await client.answer(**arguments)
+def _knowledge_line(custom_id: str, result: KnowledgeResult) -> dict[str, Any]:
     return result_line(custom_id, result.raw, result.request_id)
 
 
@@ -368,7 +369,9 @@ async def arun(
         summary = BatchSummary(
             str(output), rows=rows_in_input, skipped=len(done), retried_failed=retried
         )
-        rows = (row for row in read_rows(input, model) if row.custom_id not in done)
+        rows = read_rows(input, model)
+        if done:
+            rows = (row for row in rows if row.custom_id not in done)
         writer = ResultWriter(output)
         closing.push_async_callback(asyncio.to_thread, writer.close)  # writes a CSV or Parquet
         bar = Progress(summary, enabled=progress)
@@ -376,7 +379,7 @@ async def arun(
         closing.callback(lambda: setattr(summary, "seconds", time.monotonic() - started))
         runner = RowRunner(
             client,
-            lambda row, line: writer.write(line),
+            lambda row, line: writer.write_soon(line),
             summary,
             bar,
             window=window,

@@ -235,3 +235,21 @@ def test_drop_lines_leaves_a_journal_with_nothing_to_drop_as_it_is(tmp_path: Pat
     assert list(tmp_path.iterdir()) == [path]
     assert drop_lines(tmp_path / "missing.jsonl", lambda line: True) == 0
     assert not (tmp_path / "missing.jsonl").exists()
+
+
+def test_lines_written_soon_are_flushed_together_before_the_loop_waits(tmp_path: Path) -> None:
+    import asyncio
+
+    writer = ResultWriter(tmp_path / "out.jsonl")
+
+    async def answers_arriving_together() -> list[int]:
+        seen = []
+        for custom_id in ("a", "b", "c"):
+            writer.write_soon({"custom_id": custom_id})
+            seen.append(len((tmp_path / "out.jsonl").read_bytes()))  # not flushed yet
+        await asyncio.sleep(0)  # the loop's next pass, before it waits for I/O
+        seen.append(len((tmp_path / "out.jsonl").read_text().splitlines()))
+        return seen
+
+    assert asyncio.run(answers_arriving_together()) == [0, 0, 0, 3]
+    writer.close()

@@ -204,7 +204,7 @@ def test_memory_stays_flat_in_the_number_of_rows(
     )
     held: dict[int, int] = {}
     written = [0]
-    original_write = runner.ResultWriter.write
+    original_write = runner.ResultWriter.write_soon
 
     def write(self: Any, line: Any) -> None:
         original_write(self, line)
@@ -213,7 +213,7 @@ def test_memory_stays_flat_in_the_number_of_rows(
             gc.collect()
             held[written[0]] = tracemalloc.get_traced_memory()[0]
 
-    monkeypatch.setattr(runner.ResultWriter, "write", write)
+    monkeypatch.setattr(runner.ResultWriter, "write_soon", write)
     source = write_prompts(tmp_path / "in.jsonl", 1000, system="x" * 2000)
     emulator = Emulator(max_recorded=0)
 
@@ -242,7 +242,7 @@ def test_the_input_is_read_as_rows_are_sent_not_ahead(
     server = served(Emulator(max_recorded=0))
     source = write_prompts(tmp_path / "in.jsonl", 2000)
     written, ahead = [0], []
-    original_read, original_write = runner.read_rows, runner.ResultWriter.write
+    original_read, original_write = runner.read_rows, runner.ResultWriter.write_soon
 
     def read(path: Any, model: Any = None) -> Any:
         for taken, row in enumerate(original_read(path, model), 1):
@@ -254,7 +254,7 @@ def test_the_input_is_read_as_rows_are_sent_not_ahead(
         original_write(self, line)
 
     monkeypatch.setattr(runner, "read_rows", read)
-    monkeypatch.setattr(runner.ResultWriter, "write", write)
+    monkeypatch.setattr(runner.ResultWriter, "write_soon", write)
     run(source, tmp_path / "out.jsonl", model="qwen-plus", concurrency=8, **client_options(server))
     assert len(ahead) == 2000 and max(ahead) <= 8 + 1  # rows in flight, and the one being taken
 
@@ -305,7 +305,7 @@ def test_a_failure_that_stops_the_run_stops_every_worker_and_keeps_what_was_writ
     emulator = Emulator()
     server = served(emulator)
     source, out = write_prompts(tmp_path / "in.jsonl", 200), tmp_path / "out.csv"
-    original_write = runner.ResultWriter.write
+    original_write = runner.ResultWriter.write_soon
     written = [0]
 
     def write(self: Any, line: Any) -> None:
@@ -314,7 +314,7 @@ def test_a_failure_that_stops_the_run_stops_every_worker_and_keeps_what_was_writ
         original_write(self, line)
         written[0] += 1
 
-    monkeypatch.setattr(runner.ResultWriter, "write", write)
+    monkeypatch.setattr(runner.ResultWriter, "write_soon", write)
 
     async def job() -> tuple[set[Any], int]:
         with pytest.raises(OSError, match="No space"):
@@ -675,3 +675,23 @@ def test_retry_failed_and_knowledge_options_are_refused_with_the_batch_api(tmp_p
             run(source, out, via="batch-api", api_key=KEY, **option)
         assert caught.value.field == next(iter(option)) and "via='online'" in str(caught.value)
     assert not out.exists()
+
+
+def test_idle_workers_wake_when_the_last_row_finishes_not_on_a_timer() -> None:
+    from opensearch_llm.batch._formats import Row
+    from opensearch_llm.batch._runner import _Queue
+
+    async def scenario() -> tuple[bool, bool, Any]:
+        queue = _Queue(iter([Row("a", "/v1/chat/completions", {})]))
+        taken = await queue.next()
+        idle = asyncio.ensure_future(queue.next())  # input read, one row in flight: it waits
+        for _ in range(3):
+            await asyncio.sleep(0)
+        waiting = not idle.done()
+        queue.finished()  # the row in flight is done: nothing is left
+        for _ in range(3):
+            await asyncio.sleep(0)  # a few passes of the loop, no time to wait out
+        return waiting, idle.done() and idle.result() is None, taken
+
+    waiting, woken, taken = asyncio.run(scenario())
+    assert taken is not None and waiting and woken
